@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Project driver. Everything generated goes to build/.
+#
+#   make demo            boot the test kernel and show the offload working
+#   make check           static checks, build, boot, KUnit and kselftests
+#   make vm CMD='...'    boot the test kernel and run CMD as root (no CMD: a shell)
+#   make tree            assemble build/linux (base + patches/ as commits)
+#   make kernel          build the debug test kernel, modules and uAPI headers
+#   make selftests       build the kselftests against the installed headers
+#
+# ACCEL=kvm uses KVM instead of TCG, where a nested guest really boots.
+
+SHELL := /bin/bash
+BUILD := $(CURDIR)/build
+SELFTESTS := $(BUILD)/linux/tools/testing/selftests/net/quic
+
+.PHONY: all deps tree kernel selftests vm demo check clean
+
+all: kernel
+
+deps:
+	@scripts/install-deps
+
+tree: deps
+	@scripts/assemble-tree
+
+kernel: tree
+	@scripts/build-kernel debug
+
+selftests: kernel
+	@rm -rf $(BUILD)/selftests
+	@$(MAKE) -s -C $(SELFTESTS) OUTPUT=$(BUILD)/selftests/net/quic \
+		KHDR_INCLUDES="-isystem $(BUILD)/usr/include"
+	@find $(BUILD)/selftests -type f ! -perm -u+x -delete
+
+vm: kernel
+	@scripts/vm-run -n vm $(if $(CMD),-- "$$CMD")
+
+demo: kernel
+	@scripts/vm-run -n demo -- demo/run
+
+check:
+	@scripts/check
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/obj-* $(BUILD)/selftests $(BUILD)/logs $(BUILD)/vm
