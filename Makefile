@@ -8,6 +8,7 @@
 #   make tree            assemble build/linux (base + patches/ as commits)
 #   make kernel          build the debug test kernel, modules and uAPI headers
 #   make selftests       build the kselftests against the installed headers
+#   make series          the patch series with a cover letter, in build/series
 #
 # ACCEL=kvm uses KVM instead of TCG, where a nested guest really boots.
 
@@ -15,7 +16,7 @@ SHELL := /bin/bash
 BUILD := $(CURDIR)/build
 SELFTESTS := $(BUILD)/linux/tools/testing/selftests/net/quic
 
-.PHONY: all deps tree kernel selftests vm demo check clean
+.PHONY: all deps tree kernel selftests vm demo check series clean
 
 all: kernel
 
@@ -29,7 +30,7 @@ kernel: tree
 	@scripts/build-kernel debug
 
 selftests: kernel
-	@rm -rf $(BUILD)/selftests
+	@rm -rf $(BUILD)/selftests && mkdir -p $(BUILD)/selftests/net/quic
 	@$(MAKE) -s -C $(SELFTESTS) OUTPUT=$(BUILD)/selftests/net/quic \
 		KHDR_INCLUDES="-isystem $(BUILD)/usr/include"
 	@find $(BUILD)/selftests -type f ! -perm -u+x -delete
@@ -37,11 +38,19 @@ selftests: kernel
 vm: kernel
 	@scripts/vm-run -n vm $(if $(CMD),-- "$$CMD")
 
+QUIC_UTIL := tools/testing/selftests/net/quic/quic_util.c
+
 demo: kernel
+	@mkdir -p $(BUILD)/demo
+	@$(CC) -O2 -Wall -isystem $(BUILD)/usr/include -I $(dir $(QUIC_UTIL)) \
+		-o $(BUILD)/demo/quic_demo demo/quic_demo.c $(QUIC_UTIL) -lcrypto
 	@scripts/vm-run -n demo -- demo/run
 
 check:
 	@scripts/check
+
+series: tree
+	@scripts/make-series
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/obj-* $(BUILD)/selftests $(BUILD)/logs $(BUILD)/vm

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A UDP upper layer protocol that exists only to test the UDP ULP core.
+ *
+ * Attaching "test" moves the socket to a copy of its UDP proto whose
+ * sendmsg counts calls before passing them on, which is what a real ULP
+ * does to get in front of UDP; release moves the socket back. Read-only
+ * module parameters let the selftest watch both sides:
+ *
+ *   attached       sockets using this ULP right now
+ *   sendmsg_calls  sendmsg calls that went through the copied proto
+ */
+
+#include <linux/atomic.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <net/sock.h>
+#include <net/udp_ulp.h>
+
+struct udp_ulp_test_ctx {
+	struct proto	*orig_prot;
+	struct rcu_head	rcu;
+};
+
+enum {
+	UDP_ULP_TEST_V4,
+	UDP_ULP_TEST_V6,
+	UDP_ULP_TEST_NPROTS,
+};
+
+static struct proto udp_ulp_test_prots[UDP_ULP_TEST_NPROTS];
+static struct proto *udp_ulp_test_bases[UDP_ULP_TEST_NPROTS];
+static DEFINE_MUTEX(udp_ulp_test_prot_lock);
+
+static atomic_long_t udp_ulp_test_attached = ATOMIC_LONG_INIT(0);
+static atomic_long_t udp_ulp_test_sendmsg_calls = ATOMIC_LONG_INIT(0);
+
+static int udp_ulp_test_param_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(kp->arg));
+}
+
+/* Without a ->set, "modprobe udp_ulp_test attached=1" would crash. */
+static int udp_ulp_test_param_set(const char *val,
+				  const struct kernel_param *kp)
+{
+	return -EPERM;
+}
+
+static const struct kernel_param_ops udp_ulp_test_param_ops = {
+	.get	= udp_ulp_test_param_get,
+	.set	= udp_ulp_test_param_set,
+};
+
+module_param_cb(attached, &udp_ulp_test_param_ops,
+		&udp_ulp_test_attached, 0444);
+MODULE_PARM_DESC(attached, "Sockets using the test ULP right now");
+module_param_cb(sendmsg_calls, &udp_ulp_test_param_ops,
+		&udp_ulp_test_sendmsg_calls, 0444);
+MODULE_PARM_DESC(sendmsg_calls, "sendmsg calls seen by the test ULP");
+
+static int udp_ulp_test_sendmsg(struct sock *sk, struct msghdr *msg,
+				size_t len)
+{
+	struct udp_ulp_test_ctx *ctx;
+	struct proto *orig;
+
+	/* init published the context before the proto that leads here */
+	rcu_read_lock();
+	ctx = udp_ulp_data(sk);
+	orig = ctx->orig_prot;
+	rcu_read_unlock();
+
+	atomic_long_inc(&udp_ulp_test_sendmsg_calls);
+	return orig->sendmsg(sk, msg, len);
+}
+
+static int udp_ulp_test_idx(const struct sock *sk)
+{
+	return sk->sk_family == AF_INET6 ? UDP_ULP_TEST_V6 : UDP_ULP_TEST_V4;
+}
+
+/* The core hands us only sockets still on the proto they were created
+ * with, so each family always starts from the same UDP proto and a single
+ * copy per family serves every socket.
+ */
+static struct proto *udp_ulp_test_get_prot(struct sock *sk)
+{
+	int i = udp_ulp_test_idx(sk);
+	struct proto *prot = NULL;
+
+	mutex_lock(&udp_ulp_test_prot_lock);
+	if (!udp_ulp_test_bases[i]) {
+		udp_ulp_test_prots[i] = *sk->sk_prot;
+		udp_ulp_test_prots[i].sendmsg = udp_ulp_test_sendmsg;
+		udp_ulp_test_bases[i] = sk->sk_prot;
+	}
+	if (udp_ulp_test_bases[i] == sk->sk_prot)
+		prot = &udp_ulp_test_prots[i];
+	mutex_unlock(&udp_ulp_test_prot_lock);
+	return prot;
+}
+
+static int udp_ulp_test_init(struct sock *sk)
+{
+	struct udp_ulp_test_ctx *ctx;
+	struct proto *prot;
+
+	prot = udp_ulp_test_get_prot(sk);
+	if (WARN_ON_ONCE(!prot))
+		return -EOPNOTSUPP;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	ctx->orig_prot = sk->sk_prot;
+
+	udp_ulp_set_data(sk, ctx);
+	sock_replace_proto(sk, prot);
+	atomic_long_inc(&udp_ulp_test_attached);
+	return 0;
+}
+
+static void udp_ulp_test_release(struct sock *sk)
+{
+	struct udp_ulp_test_ctx *ctx = udp_ulp_data(sk);
+
+	/* Anyone replacing our proto behind the core's back would have
+	 * bypassed the ULP; make that loud.
+	 */
+	WARN_ON_ONCE(sk->sk_prot != &udp_ulp_test_prots[udp_ulp_test_idx(sk)]);
+
+	sock_replace_proto(sk, ctx->orig_prot);
+	udp_ulp_set_data(sk, NULL);
+	kfree_rcu(ctx, rcu);
+	atomic_long_dec(&udp_ulp_test_attached);
+}
+
+static struct udp_ulp_ops udp_ulp_test_ops = {
+	.name		= "test",
+	.owner		= THIS_MODULE,
+	.init		= udp_ulp_test_init,
+	.release	= udp_ulp_test_release,
+};
+
+static int __init udp_ulp_test_module_init(void)
+{
+	return udp_register_ulp(&udp_ulp_test_ops);
+}
+
+static void __exit udp_ulp_test_module_exit(void)
+{
+	udp_unregister_ulp(&udp_ulp_test_ops);
+}
+
+module_init(udp_ulp_test_module_init);
+module_exit(udp_ulp_test_module_exit);
+
+MODULE_DESCRIPTION("UDP upper layer protocol for testing the ULP core");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS_UDP_ULP("test");
