@@ -38,12 +38,8 @@ selftests: kernel
 vm: kernel
 	@scripts/vm-run -n vm $(if $(CMD),-- "$$CMD")
 
-QUIC_UTIL := tools/testing/selftests/net/quic/quic_util.c
-
 demo: kernel
-	@mkdir -p $(BUILD)/demo
-	@$(CC) -O2 -Wall -isystem $(BUILD)/usr/include -I $(dir $(QUIC_UTIL)) \
-		-o $(BUILD)/demo/quic_demo demo/quic_demo.c $(QUIC_UTIL) -lcrypto
+	@scripts/build-demo
 	@scripts/vm-run -n demo -- demo/run
 
 check:

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * State of a UDP socket with the "quic-crypto" ULP attached.
+ */
+
+#ifndef _NET_QUIC_SOCK_H
+#define _NET_QUIC_SOCK_H
+
+#include <linux/rcupdate.h>
+#include <net/sock.h>
+
+#include "quic_conn.h"
+
+/**
+ * struct quic_sock - per-socket state, published as the socket's ULP data
+ * @tx_conns: connections whose packets this socket encrypts
+ * @rcu: deferred free, as ULP data may be read under RCU
+ */
+struct quic_sock {
+	struct quic_conn_table tx_conns;
+	struct rcu_head rcu;
+};
+
+/**
+ * struct quic_proto - the proto a socket uses while QUIC offload is attached
+ * @prot: copy of @base with the QUIC entry points
+ * @base: the UDP proto of the family, restored on release and called for
+ *	everything QUIC does not handle itself
+ */
+struct quic_proto {
+	struct proto prot;
+	struct proto *base;
+};
+
+/* Only valid on a socket whose sk_prot is a struct quic_proto. */
+static inline struct proto *quic_base_proto(const struct sock *sk)
+{
+	return container_of(READ_ONCE(sk->sk_prot), struct quic_proto,
+			    prot)->base;
+}
+
+int quic_sendmsg(struct sock *sk, struct msghdr *msg, size_t len);
+
+#endif /* _NET_QUIC_SOCK_H */
