@@ -9,6 +9,8 @@
 #   make kernel          build the debug test kernel, modules and uAPI headers
 #   make selftests       build the kselftests against the installed headers
 #   make series          the patch series with a cover letter, in build/series
+#   make bisect-check    build every commit of the series with QUIC=m, =y and =n (slow;
+#                        RANGE=series~2..series for only some commits)
 #
 # ACCEL=kvm uses KVM instead of TCG, where a nested guest really boots.
 
@@ -16,7 +18,7 @@ SHELL := /bin/bash
 BUILD := $(CURDIR)/build
 SELFTESTS := $(BUILD)/linux/tools/testing/selftests/net/quic
 
-.PHONY: all deps tree kernel selftests vm demo check series clean
+.PHONY: all deps tree kernel selftests vm demo check series bisect-check clean
 
 all: kernel
 
@@ -47,6 +49,9 @@ check:
 
 series: tree
 	@scripts/make-series
+
+bisect-check: tree
+	@scripts/bisect-check $(RANGE)
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/obj-* $(BUILD)/selftests $(BUILD)/logs $(BUILD)/vm

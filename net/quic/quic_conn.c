@@ -183,6 +183,61 @@ int quic_conn_del(struct quic_conn_table *table,
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_del);
 
 /**
+ * quic_conn_set_key_phase() - install or retire the payload key of a phase
+ * @table: the socket's table; the socket is locked
+ * @info: UDP_QUIC_SET_TX_KEY_PHASE argument, copied from userspace
+ *
+ * Builds a new entry with the changed keys and swaps it for the old one in
+ * a single step, so a sender sees either the old keys or the new ones.
+ * Senders that found the old entry finish their call with it.
+ *
+ * Return: 0; -EINVAL for a bad argument or a retire on a connection that
+ * never had a key update; -ENOENT if no connection has the ID or the phase
+ * to retire has no key; -EEXIST if the phase to install has a key; -ENOMEM.
+ */
+int quic_conn_set_key_phase(struct quic_conn_table *table,
+			    const struct quic_tx_key_phase_info *info)
+{
+	struct quic_conn *old, *conn;
+	struct quic_cid cid;
+	int err;
+
+	if (info->phase >= QUIC_KEY_PHASES || info->reserved ||
+	    (info->op != QUIC_KEY_PHASE_INSTALL &&
+	     info->op != QUIC_KEY_PHASE_RETIRE) ||
+	    quic_cid_from_user(&cid, &info->key))
+		return -EINVAL;
+
+	/* Writers hold the socket lock: the entry stays until we swap it. */
+	old = rhashtable_lookup_fast(&table->ht, &cid, quic_conn_params);
+	if (!old)
+		return -ENOENT;
+
+	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
+	if (!conn)
+		return -ENOMEM;
+	conn->dcid = cid;
+	refcount_set(&conn->refcnt, 1);
+	if (info->op == QUIC_KEY_PHASE_INSTALL)
+		err = quic_crypto_keys_update(&conn->tx, &old->tx, info->phase,
+					      info->payload_key,
+					      info->payload_iv);
+	else
+		err = quic_crypto_keys_retire(&conn->tx, &old->tx,
+					      info->phase);
+	if (!err)
+		err = rhashtable_replace_fast(&table->ht, &old->node,
+					      &conn->node, quic_conn_params);
+	if (err) {
+		quic_conn_free(conn);
+		return err;
+	}
+	quic_conn_put(old);
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_set_key_phase);
+
+/**
  * quic_conn_table_init() - set up an empty table
  * @table: table to initialise
  *

@@ -34,7 +34,8 @@ struct quic_cid {
  * @tx: transmit packet protection state
  *
  * Receive offload would add its own keys and table, keyed by the local
- * connection ID.
+ * connection ID.  The keys never change while the entry is in the table:
+ * a key update replaces the entry with a new one sharing what it keeps.
  */
 struct quic_conn {
 	struct rhash_head node;
@@ -62,5 +63,8 @@ int quic_conn_del(struct quic_conn_table *table,
 struct quic_conn *quic_conn_get(struct quic_conn_table *table,
 				const struct quic_cid *cid);
 void quic_conn_put(struct quic_conn *conn);
+
+int quic_conn_set_key_phase(struct quic_conn_table *table,
+			    const struct quic_tx_key_phase_info *info);
 
 #endif /* _NET_QUIC_CONN_H */

@@ -11,6 +11,7 @@
 #include <crypto/scatterwalk.h>
 #include <kunit/visibility.h>
 #include <linux/kernel.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/unaligned.h>
 
@@ -64,27 +65,50 @@ const struct quic_cipher *quic_cipher_find(u16 tls_type)
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_cipher_find);
 
-static int quic_aead_key_init(struct quic_aead_key *ak,
-			      const struct quic_cipher *cipher,
-			      const u8 *key, const u8 *iv)
+static struct quic_aead_key *
+quic_aead_key_alloc(const struct quic_cipher *cipher, const u8 *key,
+		    const u8 *iv)
 {
 	struct crypto_aead *tfm;
+	struct quic_aead_key *ak;
 	int err;
 
+	ak = kzalloc(sizeof(*ak), GFP_KERNEL_ACCOUNT);
+	if (!ak)
+		return ERR_PTR(-ENOMEM);
 	tfm = crypto_alloc_aead(cipher->aead_name, 0, 0);
-	if (IS_ERR(tfm))
-		return PTR_ERR(tfm);
+	if (IS_ERR(tfm)) {
+		kfree(ak);
+		return ERR_CAST(tfm);
+	}
 
 	err = crypto_aead_setkey(tfm, key, cipher->key_size);
 	if (!err)
 		err = crypto_aead_setauthsize(tfm, QUIC_TAG_SIZE);
 	if (err) {
 		crypto_free_aead(tfm);
-		return err;
+		kfree(ak);
+		return ERR_PTR(err);
 	}
+	refcount_set(&ak->refcnt, 1);
 	ak->tfm = tfm;
 	memcpy(ak->iv, iv, QUIC_IV_SIZE);
-	return 0;
+	return ak;
+}
+
+static struct quic_aead_key *quic_aead_key_hold(struct quic_aead_key *ak)
+{
+	if (ak)
+		refcount_inc(&ak->refcnt);
+	return ak;
+}
+
+static void quic_aead_key_put(struct quic_aead_key *ak)
+{
+	if (ak && refcount_dec_and_test(&ak->refcnt)) {
+		crypto_free_aead(ak->tfm);
+		kfree_sensitive(ak);
+	}
 }
 
 /**
@@ -115,7 +139,8 @@ EXPORT_SYMBOL_IF_KUNIT(quic_hp_key_init);
  * @iv: payload protection IV, QUIC_IV_SIZE bytes
  * @hp_key: header protection key, @cipher->key_size bytes
  *
- * The keys go to key phase 0.  May sleep.
+ * The keys go to slot 0 and serve every packet, whatever its Key Phase
+ * bit, until a key update.  May sleep.
  *
  * Return: 0, or a negative errno from the crypto API.
  */
@@ -123,21 +148,23 @@ int quic_crypto_keys_init(struct quic_crypto_keys *keys,
 			  const struct quic_cipher *cipher,
 			  const u8 *aead_key, const u8 *iv, const u8 *hp_key)
 {
-	int err;
+	struct quic_aead_key *ak;
 
 	keys->cipher = cipher;
-	err = quic_aead_key_init(&keys->aead[0], cipher, aead_key, iv);
-	if (err)
-		return err;
+	ak = quic_aead_key_alloc(cipher, aead_key, iv);
+	if (IS_ERR(ak))
+		return PTR_ERR(ak);
+	keys->aead[0] = ak;
 	quic_hp_key_init(keys, hp_key);
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_init);
 
 /**
- * quic_crypto_keys_destroy() - free the transforms and wipe every key
- * @keys: state set up by quic_crypto_keys_init(), or zeroed
+ * quic_crypto_keys_destroy() - drop the payload keys and wipe every key
+ * @keys: state set up by quic_crypto_keys_init() or a key update, or zeroed
  *
+ * A payload key shared with another set lives on until that set goes too.
  * Safe in atomic context: transforms are freed the way other users free
  * them from RCU callbacks, and the crypto API wipes their key schedule.
  */
@@ -146,10 +173,86 @@ void quic_crypto_keys_destroy(struct quic_crypto_keys *keys)
 	unsigned int i;
 
 	for (i = 0; i < QUIC_KEY_PHASES; i++)
-		crypto_free_aead(keys->aead[i].tfm);
+		quic_aead_key_put(keys->aead[i]);
 	memzero_explicit(keys, sizeof(*keys));
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_destroy);
+
+static void quic_crypto_keys_copy(struct quic_crypto_keys *dst,
+				  const struct quic_crypto_keys *src)
+{
+	unsigned int i;
+
+	dst->cipher = src->cipher;
+	memcpy(&dst->hp_aes, &src->hp_aes, sizeof(dst->hp_aes));
+	for (i = 0; i < QUIC_KEY_PHASES; i++)
+		dst->aead[i] = quic_aead_key_hold(src->aead[i]);
+	dst->phased = true;
+}
+
+/**
+ * quic_crypto_keys_update() - a new set with the payload key of a phase
+ * @dst: state to fill; zeroed by the caller
+ * @src: current state, left unchanged
+ * @phase: key phase the new key serves, 0 or 1
+ * @aead_key: payload protection key, @src->cipher->key_size bytes
+ * @iv: payload protection IV, QUIC_IV_SIZE bytes
+ *
+ * @dst shares the header protection key and the other phase's payload key
+ * with @src.  If @src selects no key by phase yet, its single key becomes
+ * the key of the other phase.  May sleep.
+ *
+ * Return: 0; -EEXIST if @phase already has a key; or a negative errno
+ * from the crypto API.
+ */
+int quic_crypto_keys_update(struct quic_crypto_keys *dst,
+			    const struct quic_crypto_keys *src,
+			    unsigned int phase, const u8 *aead_key,
+			    const u8 *iv)
+{
+	struct quic_aead_key *ak;
+
+	if (src->phased && src->aead[phase])
+		return -EEXIST;
+	ak = quic_aead_key_alloc(src->cipher, aead_key, iv);
+	if (IS_ERR(ak))
+		return PTR_ERR(ak);
+
+	quic_crypto_keys_copy(dst, src);
+	if (!src->phased && phase == 0) {
+		/* The single key moves to phase 1, the new one takes 0. */
+		dst->aead[1] = dst->aead[0];
+		dst->aead[0] = NULL;
+	}
+	dst->aead[phase] = ak;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_update);
+
+/**
+ * quic_crypto_keys_retire() - a new set without the payload key of a phase
+ * @dst: state to fill; zeroed by the caller
+ * @src: current state, left unchanged
+ * @phase: key phase to drop, 0 or 1
+ *
+ * Return: 0; -EINVAL if @src selects no key by phase; -ENOENT if @phase
+ * has no key.
+ */
+int quic_crypto_keys_retire(struct quic_crypto_keys *dst,
+			    const struct quic_crypto_keys *src,
+			    unsigned int phase)
+{
+	if (!src->phased)
+		return -EINVAL;
+	if (!src->aead[phase])
+		return -ENOENT;
+
+	quic_crypto_keys_copy(dst, src);
+	quic_aead_key_put(dst->aead[phase]);
+	dst->aead[phase] = NULL;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_retire);
 
 /**
  * quic_crypto_req_size() - memory needed for the AEAD request of @keys
@@ -162,9 +265,12 @@ unsigned int quic_crypto_req_size(const struct quic_crypto_keys *keys)
 {
 	unsigned int i, size = 0;
 
-	for (i = 0; i < QUIC_KEY_PHASES; i++)
-		if (keys->aead[i].tfm)
-			size = max(size, crypto_aead_reqsize(keys->aead[i].tfm));
+	for (i = 0; i < QUIC_KEY_PHASES; i++) {
+		const struct quic_aead_key *ak = keys->aead[i];
+
+		if (ak)
+			size = max(size, crypto_aead_reqsize(ak->tfm));
+	}
 	return sizeof(struct aead_request) + size;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_req_size);
@@ -268,14 +374,16 @@ void quic_hp_mask(const struct quic_crypto_keys *keys,
 EXPORT_SYMBOL_IF_KUNIT(quic_hp_mask);
 
 /*
- * Key phase selection.  Until key update is offered every packet uses
- * phase 0; a key update will pick the slot from the Key Phase bit of the
- * unprotected first byte.
+ * Key phase selection: a set made by a key update picks the slot by the
+ * Key Phase bit of the unprotected first byte; one installed the seed way
+ * has a single key for every packet.  NULL if the phase has no key.
  */
 static const struct quic_aead_key *
 quic_aead_key_for(const struct quic_crypto_keys *keys, u8 first_byte)
 {
-	return &keys->aead[0];
+	if (!keys->phased)
+		return keys->aead[0];
+	return keys->aead[!!(first_byte & QUIC_HDR_KEY_PHASE)];
 }
 
 /**
@@ -333,7 +441,8 @@ static void quic_hp_apply(const struct quic_crypto_keys *keys, u8 *hdr,
  * The header is the AEAD's associated data.  On return @hdr holds the
  * protected header, which has also been written back to @sg.  May sleep.
  *
- * Return: 0, or a negative errno from the AEAD.
+ * Return: 0; -ENOKEY if the packet's key phase has no key (nothing is
+ * written then); or a negative errno from the AEAD.
  */
 int quic_packet_protect(const struct quic_crypto_keys *keys,
 			struct quic_crypto_req *req, struct scatterlist *sg,
@@ -349,6 +458,8 @@ int quic_packet_protect(const struct quic_crypto_keys *keys,
 	if (WARN_ON_ONCE(sample_off + QUIC_HP_SAMPLE_SIZE >
 			 hdr_len + payload_len + QUIC_TAG_SIZE))
 		return -EINVAL;
+	if (!ak)
+		return -ENOKEY;
 
 	quic_aead_iv_build(keys->cipher, req->iv, ak->iv, pn);
 	aead_request_set_tfm(req->aead, ak->tfm);

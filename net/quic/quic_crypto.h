@@ -10,6 +10,7 @@
 #include <crypto/aes.h>
 #include <crypto/chacha.h>
 #include <linux/crypto.h>
+#include <linux/refcount.h>
 #include <linux/types.h>
 #include <uapi/linux/quic.h>
 
@@ -31,10 +32,10 @@ struct scatterlist;
 
 /*
  * Both key phases of RFC 9001, section 6 have a slot so that a key update
- * can install the next key beside the current one.  Only phase 0 is filled
- * for now.
+ * can install the next key beside the current one.
  */
 #define QUIC_KEY_PHASES		2
+#define QUIC_HDR_KEY_PHASE	0x04	/* Key Phase bit of a short header */
 
 enum quic_hp_algo {
 	QUIC_HP_AES,
@@ -60,10 +61,13 @@ struct quic_cipher {
 
 /**
  * struct quic_aead_key - payload protection key of one key phase
+ * @refcnt: one for each struct quic_crypto_keys holding the key; a key
+ *	update builds a new set that shares the key it keeps
  * @tfm: AEAD transform keyed with the packet protection key
  * @iv: the 12-byte IV the per-packet nonce is derived from
  */
 struct quic_aead_key {
+	refcount_t refcnt;
 	struct crypto_aead *tfm;
 	u8 iv[QUIC_IV_SIZE];
 };
@@ -73,10 +77,13 @@ struct quic_aead_key {
  * @cipher: cipher suite of the connection
  * @hp_aes: expanded AES header protection key
  * @hp_chacha: ChaCha20 header protection key as little-endian words
- * @aead: payload keys, indexed by key phase
+ * @aead: payload keys, indexed by key phase; NULL for a phase without one
+ * @phased: select the key by the Key Phase bit of each packet; when false
+ *	every packet uses @aead[0] whatever its Key Phase bit says
  *
  * The header protection key does not change on key update (RFC 9001,
- * section 6), hence a single one beside the per-phase AEAD keys.
+ * section 6), hence a single one beside the per-phase AEAD keys.  A set is
+ * never changed once senders can see it: a key update builds a new one.
  */
 struct quic_crypto_keys {
 	const struct quic_cipher *cipher;
@@ -84,7 +91,8 @@ struct quic_crypto_keys {
 		struct crypto_aes_ctx hp_aes;
 		u32 hp_chacha[CHACHA_KEY_SIZE / sizeof(u32)];
 	};
-	struct quic_aead_key aead[QUIC_KEY_PHASES];
+	struct quic_aead_key *aead[QUIC_KEY_PHASES];
+	bool phased;
 };
 
 /**
@@ -110,6 +118,13 @@ int quic_crypto_keys_init(struct quic_crypto_keys *keys,
 			  const struct quic_cipher *cipher,
 			  const u8 *aead_key, const u8 *iv, const u8 *hp_key);
 void quic_crypto_keys_destroy(struct quic_crypto_keys *keys);
+int quic_crypto_keys_update(struct quic_crypto_keys *dst,
+			    const struct quic_crypto_keys *src,
+			    unsigned int phase, const u8 *aead_key,
+			    const u8 *iv);
+int quic_crypto_keys_retire(struct quic_crypto_keys *dst,
+			    const struct quic_crypto_keys *src,
+			    unsigned int phase);
 
 unsigned int quic_crypto_req_size(const struct quic_crypto_keys *keys);
 void quic_crypto_req_init(struct quic_crypto_req *req, void *aead_mem);

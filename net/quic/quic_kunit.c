@@ -773,8 +773,94 @@ static void quic_conn_get_after_del_test(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, quic_conn_get(table, &cid));
 	KUNIT_EXPECT_PTR_EQ(test, conn->tx.cipher,
 			    quic_cipher_find(TLS_CIPHER_AES_CCM_128));
-	KUNIT_EXPECT_NOT_NULL(test, conn->tx.aead[0].tfm);
+	KUNIT_EXPECT_NOT_NULL(test, conn->tx.aead[0]->tfm);
 	quic_conn_put(conn);
+}
+
+static int quic_test_key_phase(struct quic_conn_table *table,
+			       const struct quic_connection_info *ci,
+			       u8 op, u8 phase, u8 fill)
+{
+	struct quic_tx_key_phase_info info = {
+		.key	= ci->key,
+		.op	= op,
+		.phase	= phase,
+	};
+
+	memset(info.payload_key, fill, sizeof(info.payload_key));
+	memset(info.payload_iv, fill, sizeof(info.payload_iv));
+	return quic_conn_set_key_phase(table, &info);
+}
+
+/*
+ * A key update replaces the entry with one that shares the kept payload
+ * key and the header protection key; holders of the old entry keep theirs.
+ */
+static void quic_conn_key_phase_test(struct kunit *test)
+{
+	struct quic_conn_table *table = test->priv;
+	struct quic_conn *c0, *c1, *c2;
+	struct quic_connection_info info;
+	struct quic_cid cid;
+
+	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x40);
+	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
+	KUNIT_ASSERT_EQ(test, quic_conn_add(table, &info), 0);
+	c0 = quic_conn_get(table, &cid);
+	KUNIT_ASSERT_NOT_NULL(test, c0);
+	KUNIT_EXPECT_FALSE(test, c0->tx.phased);
+
+	/* Retire needs a key update; bad arguments change nothing. */
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_RETIRE, 0, 0),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info, 0, 1, 1),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 2, 1),
+			-EINVAL);
+	KUNIT_EXPECT_PTR_EQ(test, quic_conn_get(table, &cid), c0);
+	quic_conn_put(c0);
+
+	KUNIT_ASSERT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 1, 1),
+			0);
+	c1 = quic_conn_get(table, &cid);
+	KUNIT_ASSERT_NOT_NULL(test, c1);
+	KUNIT_EXPECT_PTR_NE(test, c1, c0);
+	KUNIT_EXPECT_TRUE(test, c1->tx.phased);
+	KUNIT_EXPECT_PTR_EQ(test, c1->tx.aead[0], c0->tx.aead[0]);
+	KUNIT_EXPECT_NOT_NULL(test, c1->tx.aead[1]);
+	KUNIT_EXPECT_NULL(test, c0->tx.aead[1]);
+	KUNIT_EXPECT_EQ(test, refcount_read(&c1->tx.aead[0]->refcnt), 2);
+	KUNIT_EXPECT_MEMEQ(test, &c1->tx.hp_aes, &c0->tx.hp_aes,
+			   sizeof(c0->tx.hp_aes));
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 1, 2),
+			-EEXIST);
+
+	KUNIT_ASSERT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_RETIRE, 0, 0),
+			0);
+	c2 = quic_conn_get(table, &cid);
+	KUNIT_ASSERT_NOT_NULL(test, c2);
+	KUNIT_EXPECT_NULL(test, c2->tx.aead[0]);
+	KUNIT_EXPECT_PTR_EQ(test, c2->tx.aead[1], c1->tx.aead[1]);
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_RETIRE, 0, 0),
+			-ENOENT);
+
+	/* The first holder still has its key, now its only user. */
+	quic_conn_put(c1);
+	rcu_barrier();
+	KUNIT_EXPECT_EQ(test, refcount_read(&c0->tx.aead[0]->refcnt), 1);
+	quic_conn_put(c0);
+	quic_conn_put(c2);
+
+	info.key.conn_id[QUIC_MAX_CONNECTION_ID_SIZE - 1] ^= 1;
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 0, 3),
+			-ENOENT);
 }
 
 static struct kunit_case quic_conn_test_cases[] = {
@@ -782,6 +868,7 @@ static struct kunit_case quic_conn_test_cases[] = {
 	KUNIT_CASE(quic_conn_add_del_test),
 	KUNIT_CASE(quic_conn_add_invalid_test),
 	KUNIT_CASE(quic_conn_get_after_del_test),
+	KUNIT_CASE(quic_conn_key_phase_test),
 	{}
 };
 

@@ -86,18 +86,49 @@ static int quic_del_tx_connection(struct sock *sk, sockptr_t optval,
 	return 0;
 }
 
+static int quic_set_tx_key_phase(struct sock *sk, sockptr_t optval,
+				 unsigned int optlen)
+{
+	struct quic_tx_key_phase_info info;
+	enum quic_stat stat;
+	int err;
+
+	if (optlen != sizeof(info))
+		return quic_sockopt_error(sk, -EINVAL);
+	if (copy_from_sockptr(&info, optval, sizeof(info)))
+		return quic_sockopt_error(sk, -EFAULT);
+
+	err = quic_conn_set_key_phase(&quic_sk(sk)->tx_conns, &info);
+	stat = info.op == QUIC_KEY_PHASE_INSTALL ? QUIC_STAT_TX_KEY_UPDATE :
+						   QUIC_STAT_TX_KEY_RETIRE;
+	memzero_explicit(&info, sizeof(info));
+	if (err)
+		return quic_sockopt_error(sk, err);
+
+	quic_stat_inc(sock_net(sk), stat);
+	return 0;
+}
+
+static bool quic_is_sockopt(int level, int optname)
+{
+	return level == SOL_UDP && (optname == UDP_QUIC_ADD_TX_CONNECTION ||
+				    optname == UDP_QUIC_DEL_TX_CONNECTION ||
+				    optname == UDP_QUIC_SET_TX_KEY_PHASE);
+}
+
 static int quic_setsockopt(struct sock *sk, int level, int optname,
 			   sockptr_t optval, unsigned int optlen)
 {
 	int err;
 
-	if (level == SOL_UDP && (optname == UDP_QUIC_ADD_TX_CONNECTION ||
-				 optname == UDP_QUIC_DEL_TX_CONNECTION)) {
+	if (quic_is_sockopt(level, optname)) {
 		lock_sock(sk);
 		if (optname == UDP_QUIC_ADD_TX_CONNECTION)
 			err = quic_add_tx_connection(sk, optval, optlen);
-		else
+		else if (optname == UDP_QUIC_DEL_TX_CONNECTION)
 			err = quic_del_tx_connection(sk, optval, optlen);
+		else
+			err = quic_set_tx_key_phase(sk, optval, optlen);
 		release_sock(sk);
 		return err;
 	}
@@ -109,8 +140,7 @@ static int quic_getsockopt(struct sock *sk, int level, int optname,
 			   char __user *optval, int __user *optlen)
 {
 	/* Keys go in only. */
-	if (level == SOL_UDP && (optname == UDP_QUIC_ADD_TX_CONNECTION ||
-				 optname == UDP_QUIC_DEL_TX_CONNECTION))
+	if (quic_is_sockopt(level, optname))
 		return -ENOPROTOOPT;
 	return quic_base_proto(sk)->getsockopt(sk, level, optname, optval,
 					       optlen);

@@ -16,12 +16,15 @@ enum quic_stat {
 	QUIC_STAT_TX_PACKETS,		/* packets encrypted and sent */
 	QUIC_STAT_TX_BYTES,		/* plaintext bytes of those packets */
 	QUIC_STAT_TX_BYPASS_PACKETS,	/* packets sent with bypass */
+	QUIC_STAT_TX_KEY_UPDATE,	/* keys installed by key update */
+	QUIC_STAT_TX_KEY_RETIRE,	/* key phases retired */
 	/* Errors, each also counted in QUIC_STAT_TX_SW_ERROR */
 	QUIC_STAT_ERR_SOCKOPT,
 	QUIC_STAT_ERR_CMSG,
 	QUIC_STAT_ERR_NO_CMSG,
 	QUIC_STAT_ERR_UNSUPPORTED,
 	QUIC_STAT_ERR_NO_CONNECTION,
+	QUIC_STAT_ERR_NO_KEY,
 	QUIC_STAT_ERR_BAD_PACKET,
 	QUIC_STAT_ERR_CRYPTO,
 	QUIC_STAT_ERR_NOMEM,

@@ -372,7 +372,8 @@ static int quic_tx_protect_one(struct quic_tx_work *w,
 	err = quic_packet_protect(&conn->tx, &w->crypto, w->sg, hdr, hdr_len,
 				  len - hdr_len, pn);
 	if (err) {
-		*reason = QUIC_STAT_ERR_CRYPTO;
+		*reason = err == -ENOKEY ? QUIC_STAT_ERR_NO_KEY :
+					   QUIC_STAT_ERR_CRYPTO;
 		return err;
 	}
 	/* The next packet is expected to follow this one. */

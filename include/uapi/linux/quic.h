@@ -21,6 +21,7 @@
 #define UDP_QUIC_ADD_TX_CONNECTION 106 /* Add a QUIC Tx offload connection */
 #define UDP_QUIC_DEL_TX_CONNECTION 107 /* Remove a QUIC Tx offload connection */
 #define UDP_QUIC_ENCRYPT 108	/* cmsg: encrypt QUIC packets of this sendmsg */
+#define UDP_QUIC_SET_TX_KEY_PHASE 109 /* Install/retire a key update's key */
 
 /* Longest connection ID of QUIC version 1 (RFC 9000, section 17.2) */
 #define QUIC_MAX_CONNECTION_ID_SIZE	20
@@ -60,6 +61,37 @@ struct quic_connection_info {
 	__u8	payload_iv[12];
 	__u8	header_key[32];
 	__u8	reserved;
+};
+
+/* struct quic_tx_key_phase_info.op */
+#define QUIC_KEY_PHASE_INSTALL		1
+#define QUIC_KEY_PHASE_RETIRE		2
+
+/**
+ * struct quic_tx_key_phase_info - UDP_QUIC_SET_TX_KEY_PHASE argument
+ * @key: connection ID of a connection added with UDP_QUIC_ADD_TX_CONNECTION.
+ * @op: QUIC_KEY_PHASE_INSTALL or QUIC_KEY_PHASE_RETIRE.
+ * @phase: key phase, 0 or 1: the value of the Key Phase bit (0x04 of the
+ *	unprotected first byte) of the packets the key protects.
+ * @reserved: must be zero.
+ * @payload_key: with QUIC_KEY_PHASE_INSTALL, the AEAD key of @phase (first
+ *	16 or 32 bytes used, as for struct quic_connection_info); ignored
+ *	with QUIC_KEY_PHASE_RETIRE.
+ * @payload_iv: with QUIC_KEY_PHASE_INSTALL, the 12-byte IV of @phase.
+ *
+ * The cipher and the header protection key stay those given at
+ * UDP_QUIC_ADD_TX_CONNECTION (RFC 9001, section 6).  The first install
+ * turns on key selection by the Key Phase bit: the key given at
+ * UDP_QUIC_ADD_TX_CONNECTION becomes the key of the other phase.  Until
+ * then every packet uses that key whatever its Key Phase bit says.
+ */
+struct quic_tx_key_phase_info {
+	struct quic_connection_info_key key;
+	__u8	op;
+	__u8	phase;
+	__u8	reserved;
+	__u8	payload_key[32];
+	__u8	payload_iv[12];
 };
 
 /* Send the datagrams of this sendmsg() unencrypted, exactly as given. */

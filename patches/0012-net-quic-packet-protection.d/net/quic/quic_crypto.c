@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * QUIC packet protection (RFC 9001, section 5).
+ *
+ * Payload protection uses one AEAD transform per connection and key phase.
+ * Header protection needs a single block per packet, so it runs the AES or
+ * ChaCha20 library code directly instead of paying for a crypto API request.
+ */
+
+#include <crypto/aead.h>
+#include <crypto/scatterwalk.h>
+#include <kunit/visibility.h>
+#include <linux/kernel.h>
+#include <linux/string.h>
+#include <linux/unaligned.h>
+
+#include "quic_crypto.h"
+
+/* RFC 9001, section 5.4.1: bits of the first byte under header protection */
+#define QUIC_HP_LONG_BITS	0x0f
+#define QUIC_HP_SHORT_BITS	0x1f
+/* RFC 3610: CCM counter field size L minus one, for a 12-byte nonce */
+#define QUIC_CCM_L_PRIME	(15 - QUIC_IV_SIZE - 1)
+
+static const struct quic_cipher quic_ciphers[] = {
+	{
+		.tls_type	= TLS_CIPHER_AES_GCM_128,
+		.aead_name	= "gcm(aes)",
+		.key_size	= 16,
+		.hp		= QUIC_HP_AES,
+	}, {
+		.tls_type	= TLS_CIPHER_AES_GCM_256,
+		.aead_name	= "gcm(aes)",
+		.key_size	= 32,
+		.hp		= QUIC_HP_AES,
+	}, {
+		.tls_type	= TLS_CIPHER_AES_CCM_128,
+		.aead_name	= "ccm(aes)",
+		.key_size	= 16,
+		.ccm_iv		= true,
+		.hp		= QUIC_HP_AES,
+	}, {
+		.tls_type	= TLS_CIPHER_CHACHA20_POLY1305,
+		.aead_name	= "rfc7539(chacha20,poly1305)",
+		.key_size	= 32,
+		.hp		= QUIC_HP_CHACHA20,
+	},
+};
+
+/**
+ * quic_cipher_find() - look up a cipher suite by its TLS_CIPHER_* number
+ * @tls_type: value of struct quic_connection_info.cipher_type
+ *
+ * Return: the suite, or NULL when QUIC offload does not support it.
+ */
+const struct quic_cipher *quic_cipher_find(u16 tls_type)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(quic_ciphers); i++)
+		if (quic_ciphers[i].tls_type == tls_type)
+			return &quic_ciphers[i];
+	return NULL;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_cipher_find);
+
+static int quic_aead_key_init(struct quic_aead_key *ak,
+			      const struct quic_cipher *cipher,
+			      const u8 *key, const u8 *iv)
+{
+	struct crypto_aead *tfm;
+	int err;
+
+	tfm = crypto_alloc_aead(cipher->aead_name, 0, 0);
+	if (IS_ERR(tfm))
+		return PTR_ERR(tfm);
+
+	err = crypto_aead_setkey(tfm, key, cipher->key_size);
+	if (!err)
+		err = crypto_aead_setauthsize(tfm, QUIC_TAG_SIZE);
+	if (err) {
+		crypto_free_aead(tfm);
+		return err;
+	}
+	ak->tfm = tfm;
+	memcpy(ak->iv, iv, QUIC_IV_SIZE);
+	return 0;
+}
+
+/**
+ * quic_hp_key_init() - set up the header protection key
+ * @keys: state whose cipher is set
+ * @hp_key: header protection key, @keys->cipher->key_size bytes
+ */
+VISIBLE_IF_KUNIT void quic_hp_key_init(struct quic_crypto_keys *keys,
+				       const u8 *hp_key)
+{
+	unsigned int i;
+
+	if (keys->cipher->hp == QUIC_HP_AES) {
+		/* Cannot fail: key_size is 16 or 32, both valid AES sizes. */
+		aes_expandkey(&keys->hp_aes, hp_key, keys->cipher->key_size);
+		return;
+	}
+	for (i = 0; i < ARRAY_SIZE(keys->hp_chacha); i++)
+		keys->hp_chacha[i] = get_unaligned_le32(hp_key + 4 * i);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_hp_key_init);
+
+/**
+ * quic_crypto_keys_init() - set up the packet protection state of a direction
+ * @keys: state to fill; zeroed by the caller
+ * @cipher: cipher suite, from quic_cipher_find()
+ * @aead_key: payload protection key, @cipher->key_size bytes
+ * @iv: payload protection IV, QUIC_IV_SIZE bytes
+ * @hp_key: header protection key, @cipher->key_size bytes
+ *
+ * The keys go to key phase 0.  May sleep.
+ *
+ * Return: 0, or a negative errno from the crypto API.
+ */
+int quic_crypto_keys_init(struct quic_crypto_keys *keys,
+			  const struct quic_cipher *cipher,
+			  const u8 *aead_key, const u8 *iv, const u8 *hp_key)
+{
+	int err;
+
+	keys->cipher = cipher;
+	err = quic_aead_key_init(&keys->aead[0], cipher, aead_key, iv);
+	if (err)
+		return err;
+	quic_hp_key_init(keys, hp_key);
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_init);
+
+/**
+ * quic_crypto_keys_destroy() - free the transforms and wipe every key
+ * @keys: state set up by quic_crypto_keys_init(), or zeroed
+ *
+ * Safe in atomic context: transforms are freed the way other users free
+ * them from RCU callbacks, and the crypto API wipes their key schedule.
+ */
+void quic_crypto_keys_destroy(struct quic_crypto_keys *keys)
+{
+	unsigned int i;
+
+	for (i = 0; i < QUIC_KEY_PHASES; i++)
+		crypto_free_aead(keys->aead[i].tfm);
+	memzero_explicit(keys, sizeof(*keys));
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_destroy);
+
+/**
+ * quic_crypto_req_size() - memory needed for the AEAD request of @keys
+ * @keys: initialised packet protection state
+ *
+ * Return: bytes to hand to quic_crypto_req_init(); enough for every
+ * installed key phase.
+ */
+unsigned int quic_crypto_req_size(const struct quic_crypto_keys *keys)
+{
+	unsigned int i, size = 0;
+
+	for (i = 0; i < QUIC_KEY_PHASES; i++)
+		if (keys->aead[i].tfm)
+			size = max(size, crypto_aead_reqsize(keys->aead[i].tfm));
+	return sizeof(struct aead_request) + size;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_req_size);
+
+/**
+ * quic_crypto_req_init() - prepare scratch state to protect packets with
+ * @req: state to initialise
+ * @aead_mem: quic_crypto_req_size() bytes, kmalloc() aligned, that outlive
+ *	@req
+ *
+ * The AEAD may complete asynchronously; quic_packet_protect() then sleeps
+ * until it is done, so callers must be allowed to sleep.
+ */
+void quic_crypto_req_init(struct quic_crypto_req *req, void *aead_mem)
+{
+	req->aead = aead_mem;
+	crypto_init_wait(&req->wait);
+	aead_request_set_callback(req->aead,
+				  CRYPTO_TFM_REQ_MAY_SLEEP |
+				  CRYPTO_TFM_REQ_MAY_BACKLOG,
+				  crypto_req_done, &req->wait);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_req_init);
+
+/**
+ * quic_pn_decode() - recover a full packet number (RFC 9000, appendix A.3)
+ * @expected: the packet number the packet is expected to carry
+ * @truncated: the encoded packet number bits
+ * @pn_len: number of bytes they were encoded in, 1 to 4
+ *
+ * Return: the packet number closest to @expected whose low bits are
+ * @truncated.  It exceeds QUIC_PN_MAX only if @expected does.
+ */
+u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len)
+{
+	u64 win = 1ULL << (pn_len * 8);
+	u64 hwin = win / 2;
+	u64 candidate = (expected & ~(win - 1)) | truncated;
+
+	/* Compare with additions: @expected may be smaller than @hwin. */
+	if (candidate + hwin <= expected && candidate < (1ULL << 62) - win)
+		return candidate + win;
+	if (candidate > expected + hwin && candidate >= win)
+		return candidate - win;
+	return candidate;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_pn_decode);
+
+/**
+ * quic_nonce_build() - per-packet AEAD nonce (RFC 9001, section 5.3)
+ * @nonce: output
+ * @iv: the connection's IV
+ * @pn: full packet number
+ *
+ * The nonce is the IV XORed with the packet number left-padded to 12 bytes.
+ */
+void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
+		      u64 pn)
+{
+	__be64 pn_be = cpu_to_be64(pn);
+	const u8 *pn_bytes = (const u8 *)&pn_be;
+	unsigned int pad = QUIC_IV_SIZE - sizeof(pn_be);
+	unsigned int i;
+
+	memcpy(nonce, iv, pad);
+	for (i = 0; i < sizeof(pn_be); i++)
+		nonce[pad + i] = iv[pad + i] ^ pn_bytes[i];
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_nonce_build);
+
+/**
+ * quic_hp_mask() - header protection mask (RFC 9001, section 5.4)
+ * @keys: packet protection state holding the header protection key
+ * @sample: 16 bytes of ciphertext sampled from the packet
+ * @mask: output, the first QUIC_HP_MASK_SIZE bytes of the mask
+ */
+void quic_hp_mask(const struct quic_crypto_keys *keys,
+		  const u8 sample[QUIC_HP_SAMPLE_SIZE],
+		  u8 mask[QUIC_HP_MASK_SIZE])
+{
+	u32 state[CHACHA_STATE_WORDS];
+	u8 block[CHACHA_BLOCK_SIZE];
+
+	if (keys->cipher->hp == QUIC_HP_AES) {
+		aes_encrypt(&keys->hp_aes, block, sample);
+		memcpy(mask, block, QUIC_HP_MASK_SIZE);
+		return;
+	}
+	/*
+	 * The sample is the 32-bit little-endian block counter followed by
+	 * the 96-bit nonce, which is exactly the layout chacha_init_generic()
+	 * takes; the mask is the start of that block's keystream.  Five bytes
+	 * are not worth the SIMD version.
+	 */
+	chacha_init_generic(state, keys->hp_chacha, sample);
+	chacha20_block(state, block);
+	memcpy(mask, block, QUIC_HP_MASK_SIZE);
+	memzero_explicit(state, sizeof(state));
+	memzero_explicit(block, sizeof(block));
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_hp_mask);
+
+/*
+ * Key phase selection.  Until key update is offered every packet uses
+ * phase 0; a key update will pick the slot from the Key Phase bit of the
+ * unprotected first byte.
+ */
+static const struct quic_aead_key *
+quic_aead_key_for(const struct quic_crypto_keys *keys, u8 first_byte)
+{
+	return &keys->aead[0];
+}
+
+/**
+ * quic_aead_iv_build() - the IV the AEAD transform takes for a packet
+ * @cipher: cipher suite
+ * @aead_iv: output, QUIC_AEAD_IV_MAX bytes
+ * @iv: the connection's IV
+ * @pn: full packet number
+ *
+ * Most QUIC AEADs take the nonce itself.  ccm(aes) takes the first counter
+ * block of RFC 3610 instead: a flags octet holding L' = 2 (a 12-byte nonce
+ * leaves 3 bytes of counter), the nonce, then a counter the template fills.
+ */
+VISIBLE_IF_KUNIT void quic_aead_iv_build(const struct quic_cipher *cipher,
+					 u8 aead_iv[QUIC_AEAD_IV_MAX],
+					 const u8 iv[QUIC_IV_SIZE], u64 pn)
+{
+	if (!cipher->ccm_iv) {
+		quic_nonce_build(aead_iv, iv, pn);
+		return;
+	}
+	memset(aead_iv, 0, QUIC_AEAD_IV_MAX);
+	aead_iv[0] = QUIC_CCM_L_PRIME;
+	quic_nonce_build(aead_iv + 1, iv, pn);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_aead_iv_build);
+
+static void quic_hp_apply(const struct quic_crypto_keys *keys, u8 *hdr,
+			  unsigned int hdr_len, unsigned int pn_len,
+			  const u8 sample[QUIC_HP_SAMPLE_SIZE])
+{
+	u8 mask[QUIC_HP_MASK_SIZE];
+	u8 *pn = hdr + hdr_len - pn_len;
+	unsigned int i;
+
+	quic_hp_mask(keys, sample, mask);
+	hdr[0] ^= mask[0] & (hdr[0] & QUIC_HDR_FORM_LONG ?
+			     QUIC_HP_LONG_BITS : QUIC_HP_SHORT_BITS);
+	for (i = 0; i < pn_len; i++)
+		pn[i] ^= mask[1 + i];
+}
+
+/**
+ * quic_packet_protect() - encrypt one packet in place and protect its header
+ * @keys: packet protection state of the connection
+ * @req: scratch state from quic_crypto_req_init()
+ * @sg: the packet: @hdr_len header bytes, @payload_len payload bytes and
+ *	QUIC_TAG_SIZE bytes of room for the tag
+ * @hdr: copy of the unprotected header, the first @hdr_len bytes of @sg
+ * @hdr_len: header length, up to and including the packet number
+ * @payload_len: plaintext payload length; with the tag it must cover the
+ *	QUIC_HP_SAMPLE_SIZE bytes sampled 4 bytes after the packet number
+ * @pn: full packet number
+ *
+ * The header is the AEAD's associated data.  On return @hdr holds the
+ * protected header, which has also been written back to @sg.  May sleep.
+ *
+ * Return: 0, or a negative errno from the AEAD.
+ */
+int quic_packet_protect(const struct quic_crypto_keys *keys,
+			struct quic_crypto_req *req, struct scatterlist *sg,
+			u8 *hdr, unsigned int hdr_len,
+			unsigned int payload_len, u64 pn)
+{
+	const struct quic_aead_key *ak = quic_aead_key_for(keys, hdr[0]);
+	unsigned int pn_len = quic_pn_len(hdr[0]);
+	unsigned int sample_off = hdr_len - pn_len + QUIC_PN_MAX_LEN;
+	u8 sample[QUIC_HP_SAMPLE_SIZE];
+	int err;
+
+	if (WARN_ON_ONCE(sample_off + QUIC_HP_SAMPLE_SIZE >
+			 hdr_len + payload_len + QUIC_TAG_SIZE))
+		return -EINVAL;
+
+	quic_aead_iv_build(keys->cipher, req->iv, ak->iv, pn);
+	aead_request_set_tfm(req->aead, ak->tfm);
+	aead_request_set_ad(req->aead, hdr_len);
+	aead_request_set_crypt(req->aead, sg, sg, payload_len, req->iv);
+	err = crypto_wait_req(crypto_aead_encrypt(req->aead), &req->wait);
+	if (err)
+		return err;
+
+	scatterwalk_map_and_copy(sample, sg, sample_off, sizeof(sample), 0);
+	quic_hp_apply(keys, hdr, hdr_len, pn_len, sample);
+	scatterwalk_map_and_copy(hdr, sg, 0, hdr_len, 1);
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_packet_protect);

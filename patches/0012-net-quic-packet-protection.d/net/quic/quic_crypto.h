@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * QUIC packet protection (RFC 9001, section 5): AEAD payload protection and
+ * header protection for one direction of one connection.
+ */
+
+#ifndef _NET_QUIC_CRYPTO_H
+#define _NET_QUIC_CRYPTO_H
+
+#include <crypto/aes.h>
+#include <crypto/chacha.h>
+#include <linux/crypto.h>
+#include <linux/types.h>
+#include <uapi/linux/quic.h>
+
+struct aead_request;
+struct crypto_aead;
+struct scatterlist;
+
+#define QUIC_IV_SIZE		12	/* every QUIC AEAD takes a 96-bit nonce */
+#define QUIC_TAG_SIZE		QUIC_CRYPTO_TAG_SIZE
+#define QUIC_AEAD_IV_MAX	16	/* CCM wants a whole counter block */
+#define QUIC_HP_SAMPLE_SIZE	16
+#define QUIC_HP_MASK_SIZE	5	/* first byte, then up to 4 PN bytes */
+#define QUIC_PN_MAX_LEN		4
+#define QUIC_PN_MAX		((1ULL << 62) - 1)
+
+/* First byte of a packet (RFC 9000, section 17) */
+#define QUIC_HDR_FORM_LONG	0x80
+#define QUIC_HDR_PN_LEN_MASK	0x03
+
+/*
+ * Both key phases of RFC 9001, section 6 have a slot so that a key update
+ * can install the next key beside the current one.  Only phase 0 is filled
+ * for now.
+ */
+#define QUIC_KEY_PHASES		2
+
+enum quic_hp_algo {
+	QUIC_HP_AES,
+	QUIC_HP_CHACHA20,
+};
+
+/**
+ * struct quic_cipher - a QUIC cipher suite
+ * @tls_type: TLS_CIPHER_* value userspace names it by
+ * @aead_name: crypto API name of the payload AEAD
+ * @key_size: size of the AEAD key and of the header protection key
+ * @ccm_iv: the AEAD wants the 16-byte CCM counter block instead of the
+ *	12-byte nonce
+ * @hp: header protection algorithm
+ */
+struct quic_cipher {
+	u16 tls_type;
+	const char *aead_name;
+	u8 key_size;
+	bool ccm_iv;
+	enum quic_hp_algo hp;
+};
+
+/**
+ * struct quic_aead_key - payload protection key of one key phase
+ * @tfm: AEAD transform keyed with the packet protection key
+ * @iv: the 12-byte IV the per-packet nonce is derived from
+ */
+struct quic_aead_key {
+	struct crypto_aead *tfm;
+	u8 iv[QUIC_IV_SIZE];
+};
+
+/**
+ * struct quic_crypto_keys - packet protection state of one direction
+ * @cipher: cipher suite of the connection
+ * @hp_aes: expanded AES header protection key
+ * @hp_chacha: ChaCha20 header protection key as little-endian words
+ * @aead: payload keys, indexed by key phase
+ *
+ * The header protection key does not change on key update (RFC 9001,
+ * section 6), hence a single one beside the per-phase AEAD keys.
+ */
+struct quic_crypto_keys {
+	const struct quic_cipher *cipher;
+	union {
+		struct crypto_aes_ctx hp_aes;
+		u32 hp_chacha[CHACHA_KEY_SIZE / sizeof(u32)];
+	};
+	struct quic_aead_key aead[QUIC_KEY_PHASES];
+};
+
+/**
+ * struct quic_crypto_req - scratch state to protect packets with
+ * @aead: AEAD request, sized by quic_crypto_req_size() for the keys in use
+ * @wait: completion for AEAD implementations that finish asynchronously
+ * @iv: nonce (or CCM counter block) of the packet being protected
+ */
+struct quic_crypto_req {
+	struct aead_request *aead;
+	struct crypto_wait wait;
+	u8 iv[QUIC_AEAD_IV_MAX];
+};
+
+/* Length of the packet number, from the unprotected first byte */
+static inline unsigned int quic_pn_len(u8 first_byte)
+{
+	return (first_byte & QUIC_HDR_PN_LEN_MASK) + 1;
+}
+
+const struct quic_cipher *quic_cipher_find(u16 tls_type);
+int quic_crypto_keys_init(struct quic_crypto_keys *keys,
+			  const struct quic_cipher *cipher,
+			  const u8 *aead_key, const u8 *iv, const u8 *hp_key);
+void quic_crypto_keys_destroy(struct quic_crypto_keys *keys);
+
+unsigned int quic_crypto_req_size(const struct quic_crypto_keys *keys);
+void quic_crypto_req_init(struct quic_crypto_req *req, void *aead_mem);
+
+u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len);
+void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
+		      u64 pn);
+void quic_hp_mask(const struct quic_crypto_keys *keys,
+		  const u8 sample[QUIC_HP_SAMPLE_SIZE],
+		  u8 mask[QUIC_HP_MASK_SIZE]);
+int quic_packet_protect(const struct quic_crypto_keys *keys,
+			struct quic_crypto_req *req, struct scatterlist *sg,
+			u8 *hdr, unsigned int hdr_len,
+			unsigned int payload_len, u64 pn);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+void quic_hp_key_init(struct quic_crypto_keys *keys, const u8 *hp_key);
+void quic_aead_iv_build(const struct quic_cipher *cipher,
+			u8 aead_iv[QUIC_AEAD_IV_MAX],
+			const u8 iv[QUIC_IV_SIZE], u64 pn);
+#endif
+
+#endif /* _NET_QUIC_CRYPTO_H */

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Per network namespace counters of the QUIC offload, shown in
+ * /proc/net/quic_stat.
+ */
+
+#ifndef _NET_QUIC_STATS_H
+#define _NET_QUIC_STATS_H
+
+struct net;
+
+enum quic_stat {
+	QUIC_STAT_CURR_TX_SW,		/* connections installed now */
+	QUIC_STAT_TX_SW,		/* connections ever installed */
+	QUIC_STAT_TX_SW_ERROR,		/* sum of the error counters below */
+	QUIC_STAT_TX_PACKETS,		/* packets encrypted and sent */
+	QUIC_STAT_TX_BYTES,		/* plaintext bytes of those packets */
+	QUIC_STAT_TX_BYPASS_PACKETS,	/* packets sent with bypass */
+	/* Errors, each also counted in QUIC_STAT_TX_SW_ERROR */
+	QUIC_STAT_ERR_SOCKOPT,
+	QUIC_STAT_ERR_CMSG,
+	QUIC_STAT_ERR_NO_CMSG,
+	QUIC_STAT_ERR_UNSUPPORTED,
+	QUIC_STAT_ERR_NO_CONNECTION,
+	QUIC_STAT_ERR_BAD_PACKET,
+	QUIC_STAT_ERR_CRYPTO,
+	QUIC_STAT_ERR_NOMEM,
+	QUIC_STAT_ERR_FAULT,
+	QUIC_STAT_ERR_SEND,
+	QUIC_STAT_MAX
+};
+
+void quic_stat_add(struct net *net, enum quic_stat stat, long val);
+void quic_stat_error(struct net *net, enum quic_stat reason);
+
+static inline void quic_stat_inc(struct net *net, enum quic_stat stat)
+{
+	quic_stat_add(net, stat, 1);
+}
+
+static inline void quic_stat_dec(struct net *net, enum quic_stat stat)
+{
+	quic_stat_add(net, stat, -1);
+}
+
+int quic_stats_init(void);
+void quic_stats_exit(void);
+
+#endif /* _NET_QUIC_STATS_H */

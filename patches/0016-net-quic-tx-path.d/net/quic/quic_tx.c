@@ -1,0 +1,504 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sendmsg() of a UDP socket with QUIC Tx offload.
+ *
+ * A call carrying the UDP_QUIC_ENCRYPT control message holds one packet, or
+ * with UDP GSO a batch of packets laid out every gso_size - 16 bytes.  All
+ * packets of a batch belong to one connection, found with a single lookup.
+ * Each packet is copied once from the caller into page fragments, encrypted
+ * there in place and header-protected; UDP then splices the fragments into
+ * its skb.  Any invalid packet fails the whole call before UDP sees it, so
+ * a refused call sends nothing.
+ */
+
+#include <crypto/scatterwalk.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/socket.h>
+#include <linux/udp.h>
+#include <linux/uio.h>
+#include <net/udp_ulp.h>
+
+#include "quic_sock.h"
+#include "quic_stats.h"
+#include "quic_txbuf.h"
+
+/* Longest datagram payload: udp_sendmsg() refuses anything larger. */
+#define QUIC_TX_MAX_LEN		U16_MAX
+/* Short header: first byte, DCID, then at most 4 bytes of packet number. */
+#define QUIC_SHORT_HDR_MAX	(1 + QUIC_MAX_CONNECTION_ID_SIZE + \
+				 QUIC_PN_MAX_LEN)
+
+/* What the control messages of one call ask for. */
+struct quic_tx_cmsgs {
+	struct quic_tx_ancillary_data anc;
+	bool offload;		/* UDP_QUIC_ENCRYPT was given */
+	u16 gso_size;
+	size_t udp_len;		/* bytes of the other cmsgs, passed to UDP */
+};
+
+/* Shape of a batch of short-header packets. */
+struct quic_tx_batch {
+	struct quic_cid dcid;
+	size_t len;		/* plaintext */
+	size_t wire_len;	/* ciphertext, tags included */
+	unsigned int stride;	/* plaintext bytes of each packet but the last */
+};
+
+/* Working memory of one encrypting call, a single allocation. */
+struct quic_tx_work {
+	struct quic_crypto_req crypto;
+	struct quic_txbuf buf;
+	struct scatterlist *sg;
+	void *udp_cmsgs;
+};
+
+static bool quic_tx_is_encrypt_cmsg(const struct cmsghdr *cmsg)
+{
+	return cmsg->cmsg_level == SOL_UDP &&
+	       cmsg->cmsg_type == UDP_QUIC_ENCRYPT;
+}
+
+static int quic_tx_take_anc(struct quic_tx_cmsgs *tc,
+			    const struct cmsghdr *cmsg)
+{
+	if (tc->offload || cmsg->cmsg_len != CMSG_LEN(sizeof(tc->anc)))
+		return -EINVAL;
+	memcpy(&tc->anc, CMSG_DATA(cmsg), sizeof(tc->anc));
+	tc->offload = true;
+
+	if (tc->anc.flags & ~QUIC_BYPASS_ENCRYPTION ||
+	    tc->anc.conn_id_length > QUIC_MAX_CONNECTION_ID_SIZE)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Find UDP_QUIC_ENCRYPT and the segment size UDP will use.  A malformed
+ * UDP_SEGMENT is left for UDP to refuse.
+ */
+static int quic_tx_parse_cmsgs(struct sock *sk, struct msghdr *msg,
+			       struct quic_tx_cmsgs *tc)
+{
+	struct cmsghdr *cmsg;
+	int err;
+
+	tc->offload = false;
+	tc->gso_size = READ_ONCE(udp_sk(sk)->gso_size);
+	tc->udp_len = 0;
+
+	for_each_cmsghdr(cmsg, msg) {
+		if (!CMSG_OK(msg, cmsg))
+			return -EINVAL;
+		if (quic_tx_is_encrypt_cmsg(cmsg)) {
+			err = quic_tx_take_anc(tc, cmsg);
+			if (err)
+				return err;
+			continue;
+		}
+		if (cmsg->cmsg_level == SOL_UDP &&
+		    cmsg->cmsg_type == UDP_SEGMENT &&
+		    cmsg->cmsg_len == CMSG_LEN(sizeof(u16)))
+			tc->gso_size = *(u16 *)CMSG_DATA(cmsg);
+		tc->udp_len += CMSG_ALIGN(cmsg->cmsg_len);
+	}
+	return 0;
+}
+
+/* UDP rejects our cmsg type, so it gets a copy of the others only. */
+static void quic_tx_copy_udp_cmsgs(struct msghdr *msg, u8 *dst)
+{
+	struct cmsghdr *cmsg;
+
+	for_each_cmsghdr(cmsg, msg) {
+		size_t space = CMSG_ALIGN(cmsg->cmsg_len);
+
+		if (quic_tx_is_encrypt_cmsg(cmsg))
+			continue;
+		memcpy(dst, cmsg, cmsg->cmsg_len);
+		memset(dst + cmsg->cmsg_len, 0, space - cmsg->cmsg_len);
+		dst += space;
+	}
+}
+
+static int quic_tx_error(struct sock *sk, int err, enum quic_stat reason)
+{
+	quic_stat_error(sock_net(sk), reason);
+	return err;
+}
+
+/*
+ * A datagram starting with a short header and no UDP_QUIC_ENCRYPT is most
+ * likely a 1-RTT packet the caller forgot to have encrypted: refuse it
+ * rather than send plaintext.  Long headers pass unchanged.
+ */
+static int quic_tx_check_plain(struct sock *sk, struct msghdr *msg,
+			       size_t len, u16 gso_size)
+{
+	size_t seg = gso_size && gso_size < len ? gso_size : len;
+	struct iov_iter it = msg->msg_iter;
+	size_t off;
+	u8 first;
+
+	/* Data appended to a corked datagram does not start a packet. */
+	if (READ_ONCE(udp_sk(sk)->pending))
+		return 0;
+	/* UDP refuses such a call before sending anything: skip the scan. */
+	if (len > QUIC_TX_MAX_LEN ||
+	    (seg && DIV_ROUND_UP(len, seg) > UDP_MAX_SEGMENTS))
+		return 0;
+
+	for (off = 0; off < len; off += seg) {
+		if (!copy_from_iter_full(&first, sizeof(first), &it))
+			return -EFAULT;
+		if (!(first & QUIC_HDR_FORM_LONG))
+			return -EINVAL;
+		iov_iter_advance(&it, min(seg, len - off) - sizeof(first));
+	}
+	return 0;
+}
+
+static int quic_tx_plain(struct sock *sk, struct msghdr *msg, size_t len,
+			 u16 gso_size)
+{
+	int err = quic_tx_check_plain(sk, msg, len, gso_size);
+
+	if (err)
+		return quic_tx_error(sk, err, err == -EFAULT ?
+				     QUIC_STAT_ERR_FAULT :
+				     QUIC_STAT_ERR_NO_CMSG);
+	return quic_base_proto(sk)->sendmsg(sk, msg, len);
+}
+
+/*
+ * Each call must be whole datagrams: packets cannot be split over calls
+ * or merged with corked data.  Zero-copy would expect completion
+ * notifications for pages that the offload never sends.
+ */
+static bool quic_tx_unsupported(struct sock *sk, const struct msghdr *msg)
+{
+	return msg->msg_flags & MSG_MORE || udp_test_bit(CORK, sk) ||
+	       READ_ONCE(udp_sk(sk)->pending) || msg->msg_ubuf ||
+	       (msg->msg_flags & MSG_ZEROCOPY && sock_flag(sk, SOCK_ZEROCOPY));
+}
+
+static int quic_tx_bypass(struct sock *sk, struct msghdr *msg, size_t len,
+			  const struct quic_tx_cmsgs *tc)
+{
+	unsigned int packets = len && tc->gso_size ?
+			       DIV_ROUND_UP(len, tc->gso_size) : 1;
+	size_t user_len = msg->msg_controllen;
+	void *user_cmsgs = msg->msg_control;
+	void *udp_cmsgs = NULL;
+	int ret;
+
+	if (tc->udp_len) {
+		udp_cmsgs = kmalloc(tc->udp_len, sk->sk_allocation);
+		if (!udp_cmsgs)
+			return quic_tx_error(sk, -ENOMEM, QUIC_STAT_ERR_NOMEM);
+		quic_tx_copy_udp_cmsgs(msg, udp_cmsgs);
+	}
+
+	msg->msg_control = udp_cmsgs;
+	msg->msg_controllen = tc->udp_len;
+	ret = quic_base_proto(sk)->sendmsg(sk, msg, len);
+	msg->msg_control = user_cmsgs;
+	msg->msg_controllen = user_len;
+	kfree(udp_cmsgs);
+
+	if (ret < 0)
+		return quic_tx_error(sk, ret, QUIC_STAT_ERR_SEND);
+	quic_stat_add(sock_net(sk), QUIC_STAT_TX_BYPASS_PACKETS, packets);
+	return ret;
+}
+
+/* Split the call into packets and check the sizes UDP and QUIC allow. */
+static int quic_tx_plan(struct quic_tx_batch *b, size_t len,
+			const struct quic_tx_cmsgs *tc)
+{
+	unsigned int min_len = 1 + tc->anc.conn_id_length + QUIC_PN_MAX_LEN;
+	unsigned int count;
+	size_t last;
+
+	if (len > QUIC_TX_MAX_LEN)
+		return -EMSGSIZE;
+	/* Room for the header and for the header protection sample */
+	if (len < min_len)
+		return -EINVAL;
+
+	b->stride = len;
+	if (tc->gso_size) {
+		if (tc->gso_size <= QUIC_TAG_SIZE)
+			return -EINVAL;
+		b->stride = min_t(size_t, len, tc->gso_size - QUIC_TAG_SIZE);
+	}
+	count = DIV_ROUND_UP(len, b->stride);
+	last = len - (size_t)(count - 1) * b->stride;
+	if (last < min_len)
+		return -EINVAL;
+	if (count > UDP_MAX_SEGMENTS)
+		return -EINVAL;
+
+	b->len = len;
+	b->wire_len = len + (size_t)count * QUIC_TAG_SIZE;
+	if (b->wire_len > QUIC_TX_MAX_LEN)
+		return -EMSGSIZE;
+	return 0;
+}
+
+/*
+ * The first packet's DCID selects the connection.  This early read only
+ * picks the keys: each packet is checked again on the copy that is
+ * encrypted.
+ */
+static int quic_tx_peek_dcid(const struct msghdr *msg, u8 cid_len,
+			     struct quic_cid *dcid)
+{
+	struct iov_iter it = msg->msg_iter;
+	u8 first;
+
+	if (!copy_from_iter_full(&first, sizeof(first), &it))
+		return -EFAULT;
+	if (first & QUIC_HDR_FORM_LONG)
+		return -EINVAL;
+
+	memset(dcid, 0, sizeof(*dcid));
+	dcid->len = cid_len;
+	if (!copy_from_iter_full(dcid->id, cid_len, &it))
+		return -EFAULT;
+	return 0;
+}
+
+static struct quic_conn *quic_tx_find_conn(struct sock *sk,
+					   const struct quic_cid *dcid)
+{
+	struct quic_sock *qsk;
+	struct quic_conn *conn;
+
+	rcu_read_lock();
+	qsk = udp_ulp_data(sk);
+	conn = quic_conn_get(&qsk->tx_conns, dcid);
+	rcu_read_unlock();
+	return conn;
+}
+
+static size_t quic_tx_layout(size_t *size, size_t align, size_t len)
+{
+	size_t off = ALIGN(*size, align);
+
+	*size = off + len;
+	return off;
+}
+
+static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
+					       const struct quic_conn *conn,
+					       const struct quic_tx_batch *b,
+					       size_t udp_len)
+{
+	unsigned int frags = quic_txbuf_max_frags(b->wire_len);
+	size_t size = sizeof(struct quic_tx_work);
+	size_t req, bvec, sg, cmsgs;
+	struct quic_tx_work *w;
+
+	req = quic_tx_layout(&size, CRYPTO_MINALIGN,
+			     quic_crypto_req_size(&conn->tx));
+	bvec = quic_tx_layout(&size, __alignof__(struct bio_vec),
+			      frags * sizeof(struct bio_vec));
+	sg = quic_tx_layout(&size, __alignof__(struct scatterlist),
+			    frags * sizeof(struct scatterlist));
+	cmsgs = quic_tx_layout(&size, __alignof__(struct cmsghdr), udp_len);
+
+	w = kmalloc(size, sk->sk_allocation);
+	if (!w)
+		return NULL;
+	quic_crypto_req_init(&w->crypto, (u8 *)w + req);
+	quic_txbuf_init(&w->buf, (struct bio_vec *)((u8 *)w + bvec), frags);
+	w->sg = (struct scatterlist *)((u8 *)w + sg);
+	w->udp_cmsgs = udp_len ? (u8 *)w + cmsgs : NULL;
+	return w;
+}
+
+static void quic_tx_work_free(struct quic_tx_work *w)
+{
+	quic_txbuf_release(&w->buf);
+	/* The request context held per-packet AEAD state. */
+	kfree_sensitive(w);
+}
+
+static u32 quic_tx_read_pn(const u8 *pn, unsigned int pn_len)
+{
+	u32 val = 0;
+	unsigned int i;
+
+	for (i = 0; i < pn_len; i++)
+		val = val << 8 | pn[i];
+	return val;
+}
+
+/* Copy, check and protect the next packet of the batch. */
+static int quic_tx_protect_one(struct quic_tx_work *w,
+			       const struct quic_conn *conn,
+			       struct iov_iter *from, unsigned int len,
+			       u64 *expected, enum quic_stat *reason)
+{
+	unsigned int cid_len = conn->dcid.len;
+	unsigned int pn_len, hdr_len;
+	u8 hdr[QUIC_SHORT_HDR_MAX];
+	int nents, err;
+	u64 pn;
+
+	nents = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, len, from);
+	if (nents < 0) {
+		*reason = nents == -EFAULT ? QUIC_STAT_ERR_FAULT :
+					     QUIC_STAT_ERR_NOMEM;
+		return nents;
+	}
+
+	/* quic_tx_plan() made sure every packet holds this much. */
+	scatterwalk_map_and_copy(hdr, w->sg, 0, 1 + cid_len + QUIC_PN_MAX_LEN,
+				 0);
+	*reason = QUIC_STAT_ERR_BAD_PACKET;
+	if (hdr[0] & QUIC_HDR_FORM_LONG ||
+	    memcmp(hdr + 1, conn->dcid.id, cid_len))
+		return -EINVAL;
+
+	pn_len = quic_pn_len(hdr[0]);
+	hdr_len = 1 + cid_len + pn_len;
+	pn = quic_pn_decode(*expected, quic_tx_read_pn(hdr + 1 + cid_len, pn_len),
+			    pn_len);
+	if (pn > QUIC_PN_MAX)
+		return -EINVAL;
+
+	err = quic_packet_protect(&conn->tx, &w->crypto, w->sg, hdr, hdr_len,
+				  len - hdr_len, pn);
+	if (err) {
+		*reason = QUIC_STAT_ERR_CRYPTO;
+		return err;
+	}
+	/* The next packet is expected to follow this one. */
+	*expected = pn + 1;
+	return 0;
+}
+
+static int quic_tx_protect_batch(struct sock *sk, struct msghdr *msg,
+				 struct quic_tx_work *w,
+				 const struct quic_conn *conn,
+				 const struct quic_tx_batch *b, u64 expected,
+				 enum quic_stat *reason)
+{
+	size_t left = b->len;
+	int err;
+
+	err = quic_txbuf_reserve(&w->buf, sk, b->wire_len);
+	if (err) {
+		*reason = QUIC_STAT_ERR_NOMEM;
+		return err;
+	}
+	while (left) {
+		unsigned int len = min_t(size_t, left, b->stride);
+
+		err = quic_tx_protect_one(w, conn, &msg->msg_iter, len,
+					  &expected, reason);
+		if (err)
+			return err;
+		left -= len;
+	}
+	return 0;
+}
+
+/* Hand the ciphertext to UDP, with the caller's address and other cmsgs. */
+static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
+			     struct quic_tx_work *w, size_t wire_len,
+			     size_t udp_len)
+{
+	struct msghdr wire = {
+		.msg_name	= msg->msg_name,
+		.msg_namelen	= msg->msg_namelen,
+		.msg_control	= w->udp_cmsgs,
+		.msg_controllen	= udp_len,
+		/* The fragments are ours and never written again. */
+		.msg_flags	= (msg->msg_flags & ~(MSG_INTERNAL_SENDMSG_FLAGS |
+						      MSG_ZEROCOPY)) |
+				  MSG_SPLICE_PAGES | MSG_NO_SHARED_FRAGS,
+	};
+
+	quic_txbuf_iter(&w->buf, &wire.msg_iter, wire_len);
+	return quic_base_proto(sk)->sendmsg(sk, &wire, wire_len);
+}
+
+static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
+			   const struct quic_tx_cmsgs *tc)
+{
+	size_t unread = iov_iter_count(&msg->msg_iter);
+	enum quic_stat reason = QUIC_STAT_ERR_BAD_PACKET;
+	struct quic_tx_batch b;
+	struct quic_tx_work *w;
+	struct quic_conn *conn;
+	int err;
+
+	err = quic_tx_plan(&b, len, tc);
+	if (!err)
+		err = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b.dcid);
+	if (err)
+		return quic_tx_error(sk, err, err == -EFAULT ?
+				     QUIC_STAT_ERR_FAULT : reason);
+
+	conn = quic_tx_find_conn(sk, &b.dcid);
+	if (!conn)
+		return quic_tx_error(sk, -ENOKEY, QUIC_STAT_ERR_NO_CONNECTION);
+
+	w = quic_tx_work_alloc(sk, conn, &b, tc->udp_len);
+	if (!w) {
+		quic_conn_put(conn);
+		return quic_tx_error(sk, -ENOMEM, QUIC_STAT_ERR_NOMEM);
+	}
+	if (tc->udp_len)
+		quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs);
+
+	err = quic_tx_protect_batch(sk, msg, w, conn, &b, tc->anc.next_pkt_num,
+				    &reason);
+	quic_conn_put(conn);
+	if (!err) {
+		reason = QUIC_STAT_ERR_SEND;
+		err = quic_tx_send_wire(sk, msg, w, b.wire_len, tc->udp_len);
+	}
+	quic_tx_work_free(w);
+
+	if (err < 0) {
+		/* Leave the caller's iterator as found, e.g. for a retry. */
+		iov_iter_revert(&msg->msg_iter,
+				unread - iov_iter_count(&msg->msg_iter));
+		return quic_tx_error(sk, err, reason);
+	}
+	quic_stat_add(sock_net(sk), QUIC_STAT_TX_PACKETS,
+		      DIV_ROUND_UP(b.len, b.stride));
+	quic_stat_add(sock_net(sk), QUIC_STAT_TX_BYTES, b.len);
+	return b.len;
+}
+
+/**
+ * quic_sendmsg() - sendmsg() of a socket with QUIC Tx offload attached
+ * @sk: the socket
+ * @msg: the caller's message
+ * @len: bytes to send
+ *
+ * Return: bytes consumed (the plaintext length when encrypting), or a
+ * negative errno as listed in Documentation/networking/quic.rst.
+ */
+int quic_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
+{
+	struct quic_tx_cmsgs tc;
+	int err;
+
+	err = quic_tx_parse_cmsgs(sk, msg, &tc);
+	if (err)
+		return quic_tx_error(sk, err, QUIC_STAT_ERR_CMSG);
+	if (!tc.offload)
+		return quic_tx_plain(sk, msg, len, tc.gso_size);
+	if (quic_tx_unsupported(sk, msg))
+		return quic_tx_error(sk, -EOPNOTSUPP,
+				     QUIC_STAT_ERR_UNSUPPORTED);
+	if (tc.anc.flags & QUIC_BYPASS_ENCRYPTION)
+		return quic_tx_bypass(sk, msg, len, &tc);
+	return quic_tx_encrypt(sk, msg, len, &tc);
+}

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * QUIC 1-RTT Tx crypto offload: the "quic-crypto" UDP upper layer protocol.
+ *
+ * Attaching moves the socket to a copy of its UDP proto whose sendmsg,
+ * setsockopt and getsockopt come from this module; everything else stays
+ * UDP's.  The copy refuses BPF sockmap, whose proto swap would bypass the
+ * encryption.  Release puts the UDP proto back and frees every connection.
+ */
+
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/sockptr.h>
+#include <linux/udp.h>
+#include <net/sock.h>
+#include <net/udp_ulp.h>
+
+#include "quic_sock.h"
+#include "quic_stats.h"
+
+enum {
+	QUIC_PROTO_IPV4,
+	QUIC_PROTO_IPV6,
+	QUIC_PROTO_NUM,
+};
+
+/* Built on first use: IPv6 may come from a module loaded after us. */
+static struct quic_proto quic_protos[QUIC_PROTO_NUM];
+static DEFINE_MUTEX(quic_protos_lock);
+
+/* The state outlives any call made through the socket; the lock is held. */
+static struct quic_sock *quic_sk(struct sock *sk)
+{
+	return udp_ulp_data(sk);
+}
+
+static int quic_sockopt_error(struct sock *sk, int err)
+{
+	quic_stat_error(sock_net(sk), QUIC_STAT_ERR_SOCKOPT);
+	return err;
+}
+
+static int quic_copy_conn_info(struct quic_connection_info *info,
+			       sockptr_t optval, unsigned int optlen)
+{
+	if (optlen != sizeof(*info))
+		return -EINVAL;
+	if (copy_from_sockptr(info, optval, sizeof(*info)))
+		return -EFAULT;
+	return 0;
+}
+
+static int quic_add_tx_connection(struct sock *sk, sockptr_t optval,
+				  unsigned int optlen)
+{
+	struct quic_connection_info info;
+	int err;
+
+	err = quic_copy_conn_info(&info, optval, optlen);
+	if (!err)
+		err = quic_conn_add(&quic_sk(sk)->tx_conns, &info);
+	memzero_explicit(&info, sizeof(info));
+	if (err)
+		return quic_sockopt_error(sk, err);
+
+	quic_stat_inc(sock_net(sk), QUIC_STAT_TX_SW);
+	quic_stat_inc(sock_net(sk), QUIC_STAT_CURR_TX_SW);
+	return 0;
+}
+
+static int quic_del_tx_connection(struct sock *sk, sockptr_t optval,
+				  unsigned int optlen)
+{
+	struct quic_connection_info info;
+	int err;
+
+	err = quic_copy_conn_info(&info, optval, optlen);
+	if (!err)
+		err = quic_conn_del(&quic_sk(sk)->tx_conns, &info.key);
+	memzero_explicit(&info, sizeof(info));
+	if (err)
+		return quic_sockopt_error(sk, err);
+
+	quic_stat_dec(sock_net(sk), QUIC_STAT_CURR_TX_SW);
+	return 0;
+}
+
+static int quic_setsockopt(struct sock *sk, int level, int optname,
+			   sockptr_t optval, unsigned int optlen)
+{
+	int err;
+
+	if (level == SOL_UDP && (optname == UDP_QUIC_ADD_TX_CONNECTION ||
+				 optname == UDP_QUIC_DEL_TX_CONNECTION)) {
+		lock_sock(sk);
+		if (optname == UDP_QUIC_ADD_TX_CONNECTION)
+			err = quic_add_tx_connection(sk, optval, optlen);
+		else
+			err = quic_del_tx_connection(sk, optval, optlen);
+		release_sock(sk);
+		return err;
+	}
+	return quic_base_proto(sk)->setsockopt(sk, level, optname, optval,
+					       optlen);
+}
+
+static int quic_getsockopt(struct sock *sk, int level, int optname,
+			   char __user *optval, int __user *optlen)
+{
+	/* Keys go in only. */
+	if (level == SOL_UDP && (optname == UDP_QUIC_ADD_TX_CONNECTION ||
+				 optname == UDP_QUIC_DEL_TX_CONNECTION))
+		return -ENOPROTOOPT;
+	return quic_base_proto(sk)->getsockopt(sk, level, optname, optval,
+					       optlen);
+}
+
+/*
+ * The copy for a family is built from the first socket attached.  The ULP
+ * core only attaches sockets still on the proto they were created with,
+ * so every later socket of the family has the same base.
+ */
+static struct proto *quic_proto_get(struct sock *sk)
+{
+	struct quic_proto *qp = &quic_protos[sk->sk_family == AF_INET6 ?
+					     QUIC_PROTO_IPV6 : QUIC_PROTO_IPV4];
+	struct proto *base = sk->sk_prot;
+
+	/* Pairs with smp_store_release(): a visible base means a full copy. */
+	if (smp_load_acquire(&qp->base) == base)
+		return &qp->prot;
+
+	mutex_lock(&quic_protos_lock);
+	if (!qp->base) {
+		qp->prot = *base;
+		qp->prot.sendmsg = quic_sendmsg;
+		qp->prot.setsockopt = quic_setsockopt;
+		qp->prot.getsockopt = quic_getsockopt;
+#ifdef CONFIG_BPF_SYSCALL
+		/* No sockmap: its proto would replace ours. */
+		qp->prot.psock_update_sk_prot = NULL;
+#endif
+		/* Publish the copy only once it is complete. */
+		smp_store_release(&qp->base, base);
+	}
+	mutex_unlock(&quic_protos_lock);
+	return qp->base == base ? &qp->prot : NULL;
+}
+
+static int quic_ulp_init(struct sock *sk)
+{
+	struct quic_sock *qsk;
+	struct proto *prot;
+	int err;
+
+	if (sk->sk_family != AF_INET && sk->sk_family != AF_INET6)
+		return -EOPNOTSUPP;
+	prot = quic_proto_get(sk);
+	if (!prot)
+		return -EOPNOTSUPP;
+
+	qsk = kzalloc(sizeof(*qsk), GFP_KERNEL_ACCOUNT);
+	if (!qsk)
+		return -ENOMEM;
+	err = quic_conn_table_init(&qsk->tx_conns);
+	if (err) {
+		kfree(qsk);
+		return err;
+	}
+
+	udp_ulp_set_data(sk, qsk);
+	sock_replace_proto(sk, prot);
+	return 0;
+}
+
+static void quic_ulp_release(struct sock *sk)
+{
+	struct quic_sock *qsk = quic_sk(sk);
+	unsigned int removed;
+
+	WRITE_ONCE(sk->sk_prot, quic_base_proto(sk));
+	removed = quic_conn_table_destroy(&qsk->tx_conns);
+	quic_stat_add(sock_net(sk), QUIC_STAT_CURR_TX_SW, -(long)removed);
+	kfree_rcu(qsk, rcu);
+}
+
+static struct udp_ulp_ops quic_ulp_ops = {
+	.name		= "quic-crypto",
+	.owner		= THIS_MODULE,
+	.init		= quic_ulp_init,
+	.release	= quic_ulp_release,
+};
+
+static int __init quic_init(void)
+{
+	int err;
+
+	err = quic_stats_init();
+	if (err)
+		return err;
+	err = udp_register_ulp(&quic_ulp_ops);
+	if (err)
+		quic_stats_exit();
+	return err;
+}
+
+static void __exit quic_exit(void)
+{
+	udp_unregister_ulp(&quic_ulp_ops);
+	/* Connections of the last sockets may still wait for a grace period. */
+	rcu_barrier();
+	quic_stats_exit();
+}
+
+module_init(quic_init);
+module_exit(quic_exit);
+
+MODULE_DESCRIPTION("QUIC 1-RTT Tx crypto offload for UDP sockets");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS_UDP_ULP("quic-crypto");

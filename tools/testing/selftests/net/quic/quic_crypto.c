@@ -1,0 +1,2926 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * QUIC 1-RTT Tx crypto offload ("quic-crypto" UDP ULP) selftests.
+ *
+ * A socket with the ULP attached sends plaintext short-header packets and
+ * the kernel puts them on the wire protected per RFC 9001. Each test reads
+ * what arrived on a loopback receiver and checks it with an independent
+ * OpenSSL implementation of the receiver side (quic_util.c): header
+ * protection removed, packet number recovered, AEAD tag verified and the
+ * plaintext compared byte for byte with what was sent.
+ *
+ * Random data comes from a seeded PRNG. The seed is printed by the tests
+ * that depend on it; QUIC_SEED=<n> in the environment replays a run.
+ */
+
+#define _GNU_SOURCE
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/quic.h>
+#include <linux/tls.h>
+#include <linux/udp.h>
+
+#include "../../kselftest_harness.h"
+#include "quic_util.h"
+
+#define RX_WAIT_MS	3000	/* for a datagram that must arrive */
+#define QUIET_MS	60	/* silence that proves nothing was sent */
+#define BUF_LEN		(128 * 1024)
+#define MAX_SEGS	160
+#define MAX_IOV		1024
+#define RANDOM_ITERS	48
+#define STAT_WAIT_MS	2000
+#define RACE_SENDS	200
+
+#ifndef UDP_MAX_SEGMENTS
+#define UDP_MAX_SEGMENTS	128	/* include/linux/udp.h */
+#endif
+
+/* One registered connection: its keys and its DCID. */
+struct flow {
+	struct quic_keys keys;
+	uint8_t cid[QUIC_CID_MAX];
+	size_t cid_len;
+};
+
+/* Plaintext packets laid out back to back, as handed to sendmsg(). */
+struct batch {
+	size_t len;
+	int n;
+	size_t off[MAX_SEGS + 1];
+	uint64_t pn[MAX_SEGS];
+	uint8_t data[BUF_LEN];
+};
+
+static uint64_t quic_seed;
+static uint64_t rng;
+static struct batch bat, bat2, bat_ok;
+static char what[256];	/* the case under test, for failure messages */
+
+static void __attribute__((constructor)) quic_seed_init(void)
+{
+	const char *env = getenv("QUIC_SEED");
+
+	if (env)
+		quic_seed = strtoull(env, NULL, 0);
+	else
+		quic_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+}
+
+static void describe(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+}
+
+static void flow_init(struct flow *f, uint16_t cipher, size_t cid_len)
+{
+	memset(f, 0, sizeof(*f));
+	quic_keys_random(&f->keys, cipher, &rng);
+	f->cid_len = cid_len;
+	quic_rand_bytes(&rng, f->cid, cid_len);
+}
+
+static void batch_reset(struct batch *b)
+{
+	b->len = 0;
+	b->n = 0;
+	b->off[0] = 0;
+}
+
+/*
+ * Append a plaintext packet of @len bytes: header, then random payload.
+ * A @len shorter than the header truncates the header (for bad input).
+ */
+static void batch_add(struct batch *b, const struct flow *f, uint64_t pn,
+		      unsigned int pn_len, bool key_phase, size_t len)
+{
+	uint8_t hdr[1 + QUIC_CID_MAX + 4];
+	uint8_t *p = b->data + b->len;
+	size_t hlen;
+
+	hlen = quic_short_hdr(hdr, f->cid, f->cid_len, pn, pn_len, key_phase);
+	memcpy(p, hdr, hlen < len ? hlen : len);
+	if (len > hlen)
+		quic_rand_bytes(&rng, p + hlen, len - hlen);
+	b->pn[b->n++] = pn;
+	b->len += len;
+	b->off[b->n] = b->len;
+}
+
+/* @n packets every @step bytes, numbered from @pn; the last is @last long. */
+static void batch_fill(struct batch *b, const struct flow *f, uint64_t pn,
+		       unsigned int pn_len, size_t step, int n, size_t last)
+{
+	int i;
+
+	batch_reset(b);
+	for (i = 0; i < n; i++)
+		batch_add(b, f, pn + i, pn_len, false,
+			  i == n - 1 && last ? last : step);
+}
+
+/* A plausible long-header packet (version 1), sent without offload. */
+static void batch_long_hdr(struct batch *b, size_t len)
+{
+	uint8_t *p = b->data + b->len;
+
+	quic_rand_bytes(&rng, p, len);
+	p[0] = QUIC_HDR_LONG | QUIC_HDR_FIXED | (p[0] & 0x3f);
+	if (len >= 5) {
+		p[1] = 0;
+		p[2] = 0;
+		p[3] = 0;
+		p[4] = 1;
+	}
+	b->pn[b->n++] = 0;
+	b->len += len;
+	b->off[b->n] = b->len;
+}
+
+static ssize_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return i;
+	return -1;
+}
+
+FIXTURE(quic)
+{
+	int sfd;	/* sender, quic-crypto attached */
+	int rfd;	/* receiver on loopback */
+	struct sockaddr_storage dst;
+	socklen_t dst_len;
+	struct flow flow;	/* registered by the setup */
+};
+
+FIXTURE_VARIANT(quic)
+{
+	int family;	/* of the sending socket */
+	bool mapped;	/* AF_INET6 sender, IPv4 receiver, ::ffff:127.0.0.1 */
+	uint16_t cipher;
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv4_aes_gcm_128)
+{
+	.family = AF_INET,
+	.cipher = TLS_CIPHER_AES_GCM_128,
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv4_aes_gcm_256)
+{
+	.family = AF_INET,
+	.cipher = TLS_CIPHER_AES_GCM_256,
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv4_aes_ccm_128)
+{
+	.family = AF_INET,
+	.cipher = TLS_CIPHER_AES_CCM_128,
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv4_chacha20_poly1305)
+{
+	.family = AF_INET,
+	.cipher = TLS_CIPHER_CHACHA20_POLY1305,
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv6_aes_gcm_128)
+{
+	.family = AF_INET6,
+	.cipher = TLS_CIPHER_AES_GCM_128,
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv6_aes_gcm_256)
+{
+	.family = AF_INET6,
+	.cipher = TLS_CIPHER_AES_GCM_256,
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv6_aes_ccm_128)
+{
+	.family = AF_INET6,
+	.cipher = TLS_CIPHER_AES_CCM_128,
+};
+
+FIXTURE_VARIANT_ADD(quic, ipv6_chacha20_poly1305)
+{
+	.family = AF_INET6,
+	.cipher = TLS_CIPHER_CHACHA20_POLY1305,
+};
+
+FIXTURE_VARIANT_ADD(quic, v4mapped_aes_gcm_128)
+{
+	.family = AF_INET6,
+	.mapped = true,
+	.cipher = TLS_CIPHER_AES_GCM_128,
+};
+
+FIXTURE_VARIANT_ADD(quic, v4mapped_aes_gcm_256)
+{
+	.family = AF_INET6,
+	.mapped = true,
+	.cipher = TLS_CIPHER_AES_GCM_256,
+};
+
+FIXTURE_VARIANT_ADD(quic, v4mapped_aes_ccm_128)
+{
+	.family = AF_INET6,
+	.mapped = true,
+	.cipher = TLS_CIPHER_AES_CCM_128,
+};
+
+FIXTURE_VARIANT_ADD(quic, v4mapped_chacha20_poly1305)
+{
+	.family = AF_INET6,
+	.mapped = true,
+	.cipher = TLS_CIPHER_CHACHA20_POLY1305,
+};
+
+/* A UDP socket of the variant's sending family, not attached. */
+static int sender_socket(const FIXTURE_VARIANT(quic) * variant)
+{
+	int fd = socket(variant->family, SOCK_DGRAM, 0);
+	int v6only = 0;
+
+	if (fd >= 0 && variant->mapped &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Open the receiver and an unattached sender; fill in the destination. */
+static void open_sockets(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(quic) * self,
+			 const FIXTURE_VARIANT(quic) * variant)
+{
+	int rfamily = variant->mapped ? AF_INET : variant->family;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&self->dst;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&self->dst;
+	struct sockaddr_storage addr = {};
+	socklen_t len = sizeof(addr);
+	int rcvbuf = 1 << 24;
+	in_port_t port;
+
+	self->rfd = socket(rfamily, SOCK_DGRAM, 0);
+	ASSERT_GE(self->rfd, 0);
+	if (setsockopt(self->rfd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+		       sizeof(rcvbuf)))
+		ASSERT_EQ(0, setsockopt(self->rfd, SOL_SOCKET, SO_RCVBUF,
+					&rcvbuf, sizeof(rcvbuf)));
+
+	addr.ss_family = rfamily;
+	if (rfamily == AF_INET)
+		((struct sockaddr_in *)&addr)->sin_addr.s_addr =
+			htonl(INADDR_LOOPBACK);
+	else
+		((struct sockaddr_in6 *)&addr)->sin6_addr = in6addr_loopback;
+	ASSERT_EQ(0, bind(self->rfd, (struct sockaddr *)&addr, len));
+	ASSERT_EQ(0, getsockname(self->rfd, (struct sockaddr *)&addr, &len));
+	port = rfamily == AF_INET ? ((struct sockaddr_in *)&addr)->sin_port :
+				    ((struct sockaddr_in6 *)&addr)->sin6_port;
+
+	memset(&self->dst, 0, sizeof(self->dst));
+	if (variant->family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = port;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		self->dst_len = sizeof(*sin);
+	} else {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = port;
+		if (variant->mapped)
+			inet_pton(AF_INET6, "::ffff:127.0.0.1", &sin6->sin6_addr);
+		else
+			sin6->sin6_addr = in6addr_loopback;
+		self->dst_len = sizeof(*sin6);
+	}
+
+	self->sfd = sender_socket(variant);
+	ASSERT_GE(self->sfd, 0);
+}
+
+/* Attach the ULP and register self->flow; false if the ULP is missing. */
+static bool attach_and_add(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(quic) * self,
+			   const FIXTURE_VARIANT(quic) * variant)
+{
+	if (quic_ulp_attach(self->sfd)) {
+		if (errno == ENOENT || errno == ENOPROTOOPT)
+			return false;
+		ASSERT_EQ(0, -errno);
+	}
+	flow_init(&self->flow, variant->cipher, 8);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &self->flow.keys, self->flow.cid,
+				   self->flow.cid_len))
+		TH_LOG("ADD %s: %s", quic_cipher_name(variant->cipher),
+		       strerror(errno));
+	return true;
+}
+
+FIXTURE_SETUP(quic)
+{
+	self->sfd = -1;
+	self->rfd = -1;
+	rng = quic_seed ^ ((uint64_t)variant->cipher << 8) ^ variant->family ^
+	      variant->mapped;
+	what[0] = '\0';
+
+	open_sockets(_metadata, self, variant);
+	if (!attach_and_add(_metadata, self, variant))
+		SKIP(return, "quic-crypto ULP not available: %s",
+		     strerror(errno));
+}
+
+static void fault_restore(void);
+
+FIXTURE_TEARDOWN(quic)
+{
+	fault_restore();
+	if (self->sfd >= 0)
+		close(self->sfd);
+	if (self->rfd >= 0)
+		close(self->rfd);
+}
+
+/* Send arguments for flow @f through the fixture's sender. */
+static struct quic_send_args tx_args(FIXTURE_DATA(quic) * self,
+				     const struct flow *f, uint64_t next_pn)
+{
+	struct quic_send_args a = {
+		.addr = (struct sockaddr *)&self->dst,
+		.addrlen = self->dst_len,
+		.next_pkt_num = next_pn,
+		.cid_len = f->cid_len,
+	};
+
+	return a;
+}
+
+/* sendmsg() of @b, with iovec boundaries at the @ncuts offsets @cuts. */
+static ssize_t tx_send(FIXTURE_DATA(quic) * self, const struct batch *b,
+		       const struct quic_send_args *a,
+		       const size_t *cuts, int ncuts)
+{
+	static struct iovec iov[MAX_IOV];
+	size_t start = 0;
+	int i, n = 0;
+
+	for (i = 0; i <= ncuts && n < MAX_IOV; i++) {
+		size_t end = i < ncuts ? cuts[i] : b->len;
+
+		iov[n].iov_base = (void *)(b->data + start);
+		iov[n].iov_len = end - start;
+		n++;
+		start = end;
+	}
+	return quic_sendmsg(self->sfd, iov, n, a);
+}
+
+/* sendmsg() of packet @i of @b alone. */
+static ssize_t quic_send_range(FIXTURE_DATA(quic) * self,
+			       const struct batch *b, int i,
+			       const struct quic_send_args *a)
+{
+	struct iovec iov = {
+		.iov_base = (void *)(b->data + b->off[i]),
+		.iov_len = b->off[i + 1] - b->off[i],
+	};
+
+	return quic_sendmsg(self->sfd, &iov, 1, a);
+}
+
+/*
+ * Receive @b->n datagrams and check each one against the plaintext
+ * @plain with the OpenSSL receiver. As documented, the first packet's
+ * number is recovered around @next_pn and every later one around the
+ * number before it plus one.
+ */
+static void rx_check(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(quic) * self, const struct flow *f,
+		     const struct batch *b, const uint8_t *plain,
+		     uint64_t next_pn)
+{
+	static uint8_t dgram[BUF_LEN], out[BUF_LEN];
+	ssize_t n, ret;
+	uint64_t pn;
+	int i;
+
+	for (i = 0; i < b->n; i++) {
+		size_t len = b->off[i + 1] - b->off[i];
+
+		n = quic_recv(self->rfd, dgram, sizeof(dgram), RX_WAIT_MS);
+		ASSERT_EQ((ssize_t)(len + QUIC_TAG_LEN), n)
+			TH_LOG("%s: datagram %d of %d: %s (seed %llu)", what,
+			       i, b->n, n < 0 ? strerror(errno) : "bad length",
+			       (unsigned long long)quic_seed);
+		ret = quic_unprotect(&f->keys, dgram, n, f->cid_len,
+				     i ? b->pn[i - 1] + 1 : next_pn, out, &pn);
+		ASSERT_EQ((ssize_t)len, ret)
+			TH_LOG("%s: datagram %d of %d: %s (seed %llu)", what,
+			       i, b->n, quic_error(),
+			       (unsigned long long)quic_seed);
+		ASSERT_EQ(b->pn[i], pn)
+			TH_LOG("%s: datagram %d: packet number", what, i);
+		ASSERT_EQ(-1, first_diff(out, plain + b->off[i], len))
+			TH_LOG("%s: datagram %d: plaintext differs at byte %zd",
+			       what, i, first_diff(out, plain + b->off[i], len));
+	}
+}
+
+/* No datagram is waiting beyond those already checked. */
+static void rx_none(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(quic) * self)
+{
+	static uint8_t dgram[BUF_LEN];
+	ssize_t n;
+
+	n = quic_recv(self->rfd, dgram, sizeof(dgram), 0);
+	ASSERT_EQ(-1, n)
+		TH_LOG("%s: one datagram more than sent, of %zd bytes", what,
+		       n);
+}
+
+/* Expect a datagram identical to @len bytes at @data (no offload). */
+static void rx_plain(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(quic) * self, const uint8_t *data, size_t len)
+{
+	static uint8_t dgram[BUF_LEN];
+	ssize_t n;
+
+	n = quic_recv(self->rfd, dgram, sizeof(dgram), RX_WAIT_MS);
+	ASSERT_EQ((ssize_t)len, n)
+		TH_LOG("%s: %s", what, n < 0 ? strerror(errno) : "bad length");
+	ASSERT_EQ(0, memcmp(dgram, data, len))
+		TH_LOG("%s: passthrough datagram differs at byte %zd", what,
+		       first_diff(dgram, data, len));
+}
+
+/* Nothing may arrive: a refused call must put nothing on the wire. */
+static void rx_quiet(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(quic) * self)
+{
+	static uint8_t dgram[BUF_LEN];
+	ssize_t n;
+
+	n = quic_recv(self->rfd, dgram, sizeof(dgram), QUIET_MS);
+	ASSERT_EQ(-1, n)
+		TH_LOG("%s: refused, yet a datagram of %zd bytes arrived",
+		       what, n);
+	ASSERT_EQ(EAGAIN, errno);
+}
+
+/*
+ * Send @b for @f and check every packet: the call returns the plaintext
+ * length, leaves the caller's buffer alone, and the receiver decrypts
+ * exactly what was sent (compared with a copy; the buffer is scribbled
+ * over before receiving).
+ */
+static void tx_check(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(quic) * self, const struct flow *f,
+		     struct batch *b, const struct quic_send_args *a,
+		     const size_t *cuts, int ncuts)
+{
+	static uint8_t sent[BUF_LEN];
+	ssize_t ret;
+
+	memcpy(sent, b->data, b->len);
+	ret = tx_send(self, b, a, cuts, ncuts);
+	ASSERT_EQ((ssize_t)b->len, ret)
+		TH_LOG("%s: sendmsg: %s (seed %llu)", what,
+		       ret < 0 ? strerror(errno) : "short count",
+		       (unsigned long long)quic_seed);
+	ASSERT_EQ(-1, first_diff(sent, b->data, b->len))
+		TH_LOG("%s: sendmsg changed the caller's buffer", what);
+	memset(b->data, 0xa5, b->len);
+	rx_check(_metadata, self, f, b, sent, a->next_pkt_num);
+	rx_none(_metadata, self);
+	memcpy(b->data, sent, b->len);
+}
+
+/* After a refusal: nothing was sent, and the socket still encrypts. */
+static void still_works(struct __test_metadata *_metadata,
+			FIXTURE_DATA(quic) * self)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 4000);
+	char saved[sizeof(what)];
+
+	rx_quiet(_metadata, self);
+
+	memcpy(saved, what, sizeof(saved));
+	describe("after [%s]: one packet", saved);
+	batch_reset(&bat_ok);
+	batch_add(&bat_ok, &self->flow, 4001, 2, false, 333);
+	tx_check(_metadata, self, &self->flow, &bat_ok, &a, NULL, 0);
+
+	describe("after [%s]: GSO batch", saved);
+	batch_fill(&bat_ok, &self->flow, 4000, 2, 300 - QUIC_TAG_LEN, 3, 100);
+	a.gso_size = 300;
+	tx_check(_metadata, self, &self->flow, &bat_ok, &a, NULL, 0);
+}
+
+#define ASSERT_REFUSED(err, call) do {					\
+	long __ret;							\
+									\
+	errno = 0;							\
+	__ret = (call);							\
+	ASSERT_EQ(-1, __ret)						\
+		TH_LOG("%s: returned %ld, expected %s", what, __ret,	\
+		       #err);						\
+	ASSERT_EQ(err, errno)						\
+		TH_LOG("%s: errno %d (%s), expected %s", what, errno,	\
+		       strerror(errno), #err);				\
+} while (0)
+
+static void set_gso_sockopt(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(quic) * self, int gso)
+{
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_SEGMENT, &gso,
+				sizeof(gso)));
+}
+
+/* ------------------------------------------------------------------ */
+/* The socket API                                                       */
+
+TEST_F(quic, ulp_name)
+{
+	char name[64] = {};
+	socklen_t len = sizeof(name);
+
+	ASSERT_EQ(0, getsockopt(self->sfd, SOL_UDP, UDP_ULP, name, &len));
+	ASSERT_GE(len, strlen("quic-crypto"));
+	ASSERT_EQ(0, memcmp(name, "quic-crypto", strlen("quic-crypto")));
+}
+
+TEST_F(quic, keys_not_readable)
+{
+	struct quic_connection_info ci;
+	socklen_t len = sizeof(ci);
+
+	describe("getsockopt(UDP_QUIC_ADD_TX_CONNECTION)");
+	ASSERT_REFUSED(ENOPROTOOPT, getsockopt(self->sfd, SOL_UDP,
+					       UDP_QUIC_ADD_TX_CONNECTION,
+					       &ci, &len));
+	len = sizeof(ci);
+	describe("getsockopt(UDP_QUIC_DEL_TX_CONNECTION)");
+	ASSERT_REFUSED(ENOPROTOOPT, getsockopt(self->sfd, SOL_UDP,
+					       UDP_QUIC_DEL_TX_CONNECTION,
+					       &ci, &len));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, not_attached)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	struct quic_connection_info ci = {};
+	int fd = sender_socket(variant);
+	struct iovec iov;
+
+	ASSERT_GE(fd, 0);
+	ci.cipher_type = variant->cipher;
+	ci.key.conn_id_length = 4;
+	describe("ADD before attach");
+	ASSERT_REFUSED(ENOPROTOOPT, setsockopt(fd, SOL_UDP,
+					       UDP_QUIC_ADD_TX_CONNECTION,
+					       &ci, sizeof(ci)));
+	describe("DEL before attach");
+	ASSERT_REFUSED(ENOPROTOOPT, setsockopt(fd, SOL_UDP,
+					       UDP_QUIC_DEL_TX_CONNECTION,
+					       &ci, sizeof(ci)));
+
+	/* Asking a plain UDP socket to encrypt must not send plaintext. */
+	batch_fill(&bat, &self->flow, 1, 1, 200, 1, 0);
+	iov.iov_base = bat.data;
+	iov.iov_len = bat.len;
+	describe("UDP_QUIC_ENCRYPT before attach");
+	ASSERT_REFUSED(EINVAL, quic_sendmsg(fd, &iov, 1, &a));
+	close(fd);
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, connected)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 100);
+
+	ASSERT_EQ(0, connect(self->sfd, (struct sockaddr *)&self->dst,
+			     self->dst_len));
+	a.addr = NULL;
+	describe("connected, one packet");
+	batch_fill(&bat, &self->flow, 100, 2, 700, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	describe("connected, GSO");
+	a.gso_size = 1200;
+	batch_fill(&bat, &self->flow, 100, 2, 1200 - QUIC_TAG_LEN, 5, 77);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Encryption without and with GSO                                      */
+
+TEST_F(quic, single_packet)
+{
+	static const size_t sizes[] = {
+		QUIC_MIN_PKT(8), QUIC_MIN_PKT(8) + 1, 64, 255, 256, 257,
+		1200, 1452, 4095, 4096, 4097, 9000, 16384, 32768, 60000,
+	};
+	struct quic_send_args a = tx_args(self, &self->flow, 0x1000);
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		describe("one packet of %zu bytes", sizes[i]);
+		batch_fill(&bat, &self->flow, 0x1000 + i, 2, sizes[i], 1, 0);
+		tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	}
+}
+
+TEST_F(quic, size_sweep)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 50);
+	size_t len;
+
+	/* Every length around the block and sample boundaries. */
+	for (len = QUIC_MIN_PKT(8); len <= 80; len++) {
+		describe("one packet of %zu bytes", len);
+		batch_fill(&bat, &self->flow, 50, 1, len, 1, 0);
+		tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	}
+}
+
+TEST_F(quic, gso_sockopt)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 7);
+
+	/* The documented example: 1200-byte segments, packets every 1184. */
+	set_gso_sockopt(_metadata, self, 1200);
+	describe("UDP_SEGMENT sockopt 1200, last packet short");
+	batch_fill(&bat, &self->flow, 7, 1, 1184, 10, 500);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	describe("UDP_SEGMENT sockopt 1200, last packet full");
+	batch_fill(&bat, &self->flow, 7, 1, 1184, 10, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	describe("UDP_SEGMENT sockopt 1200, one short packet");
+	batch_fill(&bat, &self->flow, 7, 1, 300, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+TEST_F(quic, gso_cmsg)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 0x4242);
+
+	a.gso_size = 1000;
+	describe("UDP_SEGMENT cmsg 1000 after UDP_QUIC_ENCRYPT");
+	batch_fill(&bat, &self->flow, 0x4242, 2, 984, 7, 33);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	a.gso_first = true;
+	describe("UDP_SEGMENT cmsg 1000 before UDP_QUIC_ENCRYPT");
+	batch_fill(&bat, &self->flow, 0x4242, 2, 984, 7, 984);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+TEST_F(quic, gso_cmsg_overrides_sockopt)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 99);
+
+	/* A wrong socket-wide size; the per-call cmsg must win. */
+	set_gso_sockopt(_metadata, self, 500);
+	a.gso_size = 1400;
+	describe("sockopt 500, cmsg 1400");
+	batch_fill(&bat, &self->flow, 99, 4, 1400 - QUIC_TAG_LEN, 6, 200);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	a.gso_size = 300;
+	set_gso_sockopt(_metadata, self, 1400);
+	describe("sockopt 1400, cmsg 300");
+	batch_fill(&bat, &self->flow, 99, 4, 300 - QUIC_TAG_LEN, 12, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+TEST_F(quic, gso_64_segments)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1 << 20);
+
+	a.gso_size = 1000;
+	describe("64 segments of 1000 bytes");
+	batch_fill(&bat, &self->flow, 1 << 20, 3, 1000 - QUIC_TAG_LEN, 64, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	describe("64 segments of 1000 bytes, last of 13");
+	batch_fill(&bat, &self->flow, 1 << 20, 3, 1000 - QUIC_TAG_LEN, 64,
+		   QUIC_MIN_PKT(8));
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+TEST_F(quic, gso_max_segments)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1000);
+
+	a.gso_size = 100;
+	describe("%d segments (UDP's limit)", UDP_MAX_SEGMENTS);
+	batch_fill(&bat, &self->flow, 1000, 2, 100 - QUIC_TAG_LEN,
+		   UDP_MAX_SEGMENTS, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	describe("%d segments (one over UDP's limit)", UDP_MAX_SEGMENTS + 1);
+	batch_fill(&bat, &self->flow, 1000, 2, 100 - QUIC_TAG_LEN,
+		   UDP_MAX_SEGMENTS + 1, 0);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, big_datagram)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 5);
+
+	describe("one 60000-byte packet with GSO set larger");
+	set_gso_sockopt(_metadata, self, 65000);
+	batch_fill(&bat, &self->flow, 5, 1, 60000, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	/* The tag pushes the datagram over the IP limit. */
+	set_gso_sockopt(_metadata, self, 0);
+	describe("packet whose ciphertext exceeds 65535 bytes");
+	batch_fill(&bat, &self->flow, 5, 1, 65530, 1, 0);
+	ASSERT_REFUSED(EMSGSIZE, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+/* The largest datagrams UDP sends count the tags, with and without GSO. */
+TEST_F(quic, max_datagram)
+{
+	/* 65535 minus the IPv4 and UDP headers, or the IPv6 payload limit */
+	const size_t max = variant->family == AF_INET || variant->mapped ?
+			   65535 - 20 - 8 : 65535 - 8;
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+
+	describe("one packet of %zu bytes encrypted", max - QUIC_TAG_LEN);
+	batch_fill(&bat, &self->flow, 1, 2, max - QUIC_TAG_LEN, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	describe("one packet of %zu bytes encrypted", max - QUIC_TAG_LEN + 1);
+	batch_fill(&bat, &self->flow, 1, 2, max - QUIC_TAG_LEN + 1, 1, 0);
+	ASSERT_REFUSED(EMSGSIZE, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+
+	/* 50 segments of 1300 bytes, then the rest up to the limit */
+	a.gso_size = 1300;
+	describe("GSO batch of %zu bytes encrypted", max);
+	batch_fill(&bat, &self->flow, 1, 2, 1300 - QUIC_TAG_LEN, 51,
+		   max - 50 * 1300 - QUIC_TAG_LEN);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	describe("GSO batch of %zu bytes encrypted", max + 1);
+	batch_fill(&bat, &self->flow, 1, 2, 1300 - QUIC_TAG_LEN, 51,
+		   max - 50 * 1300 - QUIC_TAG_LEN + 1);
+	ASSERT_REFUSED(EMSGSIZE, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* iovec layouts                                                        */
+
+TEST_F(quic, two_iovecs)
+{
+	const size_t hdr = 1 + self->flow.cid_len + 2;
+	const size_t cuts[] = { 1, 4, hdr - 1, hdr, hdr + 1, 500, 999 - 16,
+				999 };
+	struct quic_send_args a = tx_args(self, &self->flow, 300);
+	size_t gcut;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(cuts); i++) {
+		describe("1000 bytes in two iovecs cut at %zu", cuts[i]);
+		batch_fill(&bat, &self->flow, 300, 2, 1000, 1, 0);
+		tx_check(_metadata, self, &self->flow, &bat, &a, &cuts[i], 1);
+	}
+
+	/* GSO: cut inside the header of the third packet, then elsewhere. */
+	a.gso_size = 800;
+	for (i = 0; i < ARRAY_SIZE(cuts); i++) {
+		gcut = 2 * (800 - QUIC_TAG_LEN) + cuts[i];
+		describe("GSO batch in two iovecs cut at %zu", gcut);
+		batch_fill(&bat, &self->flow, 300, 2, 800 - QUIC_TAG_LEN, 5,
+			   0);
+		tx_check(_metadata, self, &self->flow, &bat, &a, &gcut, 1);
+	}
+}
+
+TEST_F(quic, iovec_per_packet)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 10);
+	size_t cuts[16];
+	int i;
+
+	a.gso_size = 600;
+	batch_fill(&bat, &self->flow, 10, 1, 600 - QUIC_TAG_LEN, 16, 100);
+	for (i = 0; i < 15; i++)
+		cuts[i] = bat.off[i + 1];
+	describe("one iovec per packet");
+	tx_check(_metadata, self, &self->flow, &bat, &a, cuts, 15);
+}
+
+TEST_F(quic, iovec_per_byte)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 3);
+	static size_t cuts[MAX_IOV];
+	int i;
+
+	a.gso_size = 256 + QUIC_TAG_LEN;
+	batch_fill(&bat, &self->flow, 3, 1, 256, 3, 200);
+	for (i = 0; i < (int)bat.len - 1; i++)
+		cuts[i] = i + 1;
+	describe("one iovec per byte, %zu bytes", bat.len);
+	tx_check(_metadata, self, &self->flow, &bat, &a, cuts, bat.len - 1);
+}
+
+TEST_F(quic, sendmmsg)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[QUIC_CMSG_BUF];
+	} cbuf[2];
+	struct quic_send_args a0 = tx_args(self, &self->flow, 77);
+	static uint8_t sent0[BUF_LEN], sent1[BUF_LEN];
+	struct mmsghdr mm[2] = {};
+	struct quic_send_args a1;
+	struct iovec iov[2];
+	struct flow f;
+
+	flow_init(&f, variant->cipher, 3);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len));
+	a1 = tx_args(self, &f, 9);
+	a1.gso_size = 500;
+
+	batch_fill(&bat, &self->flow, 77, 1, 640, 1, 0);
+	batch_fill(&bat2, &f, 9, 1, 500 - QUIC_TAG_LEN, 4, 50);
+	memcpy(sent0, bat.data, bat.len);
+	memcpy(sent1, bat2.data, bat2.len);
+
+	iov[0].iov_base = bat.data;
+	iov[0].iov_len = bat.len;
+	iov[1].iov_base = bat2.data;
+	iov[1].iov_len = bat2.len;
+	mm[0].msg_hdr.msg_name = &self->dst;
+	mm[0].msg_hdr.msg_namelen = self->dst_len;
+	mm[0].msg_hdr.msg_iov = &iov[0];
+	mm[0].msg_hdr.msg_iovlen = 1;
+	mm[0].msg_hdr.msg_control = cbuf[0].buf;
+	mm[0].msg_hdr.msg_controllen = quic_cmsg_build(cbuf[0].buf,
+						       sizeof(cbuf[0]), &a0);
+	mm[1].msg_hdr = mm[0].msg_hdr;
+	mm[1].msg_hdr.msg_iov = &iov[1];
+	mm[1].msg_hdr.msg_control = cbuf[1].buf;
+	mm[1].msg_hdr.msg_controllen = quic_cmsg_build(cbuf[1].buf,
+						       sizeof(cbuf[1]), &a1);
+
+	describe("sendmmsg of two flows");
+	ASSERT_EQ(2, sendmmsg(self->sfd, mm, 2, 0));
+	ASSERT_EQ(bat.len, mm[0].msg_len);
+	ASSERT_EQ(bat2.len, mm[1].msg_len);
+	rx_check(_metadata, self, &self->flow, &bat, sent0, 77);
+	rx_check(_metadata, self, &f, &bat2, sent1, 9);
+	rx_none(_metadata, self);
+}
+
+/* Receive one datagram and the TTL or hop limit it arrived with. */
+static ssize_t recv_ttl(int fd, void *buf, size_t len, int *ttl)
+{
+	union {
+		struct cmsghdr align;
+		char buf[256];
+	} cbuf;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf.buf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*ttl = -1;
+	if (poll(&pfd, 1, RX_WAIT_MS) != 1)
+		return -1;
+	n = recvmsg(fd, &msg, MSG_DONTWAIT);
+	for (cm = CMSG_FIRSTHDR(&msg); n >= 0 && cm;
+	     cm = CMSG_NXTHDR(&msg, cm))
+		if ((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_TTL) ||
+		    (cm->cmsg_level == IPPROTO_IPV6 &&
+		     cm->cmsg_type == IPV6_HOPLIMIT))
+			memcpy(ttl, CMSG_DATA(cm), sizeof(*ttl));
+	return n;
+}
+
+/* IP-level control messages beside UDP_QUIC_ENCRYPT still reach IP. */
+TEST_F(quic, other_cmsgs_kept)
+{
+	bool v4 = variant->family == AF_INET || variant->mapped;
+	struct quic_send_args a = tx_args(self, &self->flow, 5);
+	static uint8_t sent[BUF_LEN], dgram[BUF_LEN], out[BUF_LEN];
+	int one = 1, ttl, i;
+	uint64_t pn;
+	ssize_t n;
+
+	if (v4)
+		n = setsockopt(self->rfd, IPPROTO_IP, IP_RECVTTL, &one,
+			       sizeof(one));
+	else
+		n = setsockopt(self->rfd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT,
+			       &one, sizeof(one));
+	ASSERT_EQ(0, n);
+	a.extra = true;
+	a.extra_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+	a.extra_type = v4 ? IP_TTL : IPV6_HOPLIMIT;
+	a.extra_val = 42;
+
+	describe("GSO batch with a TTL cmsg");
+	a.gso_size = 600;
+	batch_fill(&bat, &self->flow, 5, 1, 600 - QUIC_TAG_LEN, 4, 100);
+	memcpy(sent, bat.data, bat.len);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0))
+		TH_LOG("%s", strerror(errno));
+	for (i = 0; i < bat.n; i++) {
+		size_t len = bat.off[i + 1] - bat.off[i];
+
+		n = recv_ttl(self->rfd, dgram, sizeof(dgram), &ttl);
+		ASSERT_EQ((ssize_t)(len + QUIC_TAG_LEN), n);
+		ASSERT_EQ(42, ttl);
+		ASSERT_EQ((ssize_t)len,
+			  quic_unprotect(&self->flow.keys, dgram, n, 8,
+					 bat.pn[i], out, &pn))
+			TH_LOG("%s", quic_error());
+		ASSERT_EQ(0, memcmp(out, sent + bat.off[i], len));
+	}
+
+	describe("bypass with a TTL cmsg");
+	a.gso_size = 0;
+	a.flags = QUIC_BYPASS_ENCRYPTION;
+	batch_fill(&bat, &self->flow, 5, 1, 300, 1, 0);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	n = recv_ttl(self->rfd, dgram, sizeof(dgram), &ttl);
+	ASSERT_EQ((ssize_t)bat.len, n);
+	ASSERT_EQ(42, ttl);
+	ASSERT_EQ(0, memcmp(dgram, bat.data, bat.len));
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection IDs                                                       */
+
+static void cid_case(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(quic) * self,
+		     const FIXTURE_VARIANT(quic) * variant, size_t cid_len)
+{
+	const size_t min = QUIC_MIN_PKT(cid_len);
+	const size_t sizes[] = { min, min + 1, min + 15, min + 16, 1300 };
+	struct quic_send_args a;
+	struct flow f;
+	int i;
+
+	flow_init(&f, variant->cipher, cid_len);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len))
+		TH_LOG("ADD with a %zu-byte CID: %s", cid_len, strerror(errno));
+	a = tx_args(self, &f, 0xabcdef);
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		describe("%zu-byte CID, one packet of %zu bytes", cid_len,
+			 sizes[i]);
+		batch_fill(&bat, &f, 0xabcdef + i, 3, sizes[i], 1, 0);
+		tx_check(_metadata, self, &f, &bat, &a, NULL, 0);
+	}
+
+	describe("%zu-byte CID, GSO", cid_len);
+	a.gso_size = 700;
+	batch_fill(&bat, &f, 0xabcdef, 3, 700 - QUIC_TAG_LEN, 9, min);
+	tx_check(_metadata, self, &f, &bat, &a, NULL, 0);
+
+	ASSERT_EQ(0, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	describe("%zu-byte CID after DEL", cid_len);
+	a.gso_size = 0;
+	batch_fill(&bat, &f, 0xabcdef, 3, 100, 1, 0);
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, cid_len_0)
+{
+	cid_case(_metadata, self, variant, 0);
+}
+
+TEST_F(quic, cid_len_1)
+{
+	cid_case(_metadata, self, variant, 1);
+}
+
+TEST_F(quic, cid_len_8)
+{
+	cid_case(_metadata, self, variant, 8);
+}
+
+TEST_F(quic, cid_len_20)
+{
+	cid_case(_metadata, self, variant, 20);
+}
+
+/* Connection IDs are compared with their length: 05 and 04 05 differ. */
+TEST_F(quic, cid_same_suffix)
+{
+	struct quic_send_args a;
+	struct flow f1, f2;
+
+	flow_init(&f1, variant->cipher, 1);
+	flow_init(&f2, TLS_CIPHER_CHACHA20_POLY1305, 2);
+	f1.cid[0] = 0x05;
+	f2.cid[0] = 0x04;
+	f2.cid[1] = 0x05;
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f1.keys, f1.cid, f1.cid_len));
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f2.keys, f2.cid, f2.cid_len));
+
+	describe("CID 05");
+	a = tx_args(self, &f1, 1);
+	batch_fill(&bat, &f1, 1, 1, 100, 1, 0);
+	tx_check(_metadata, self, &f1, &bat, &a, NULL, 0);
+
+	describe("CID 04 05");
+	a = tx_args(self, &f2, 1);
+	batch_fill(&bat, &f2, 1, 1, 100, 1, 0);
+	tx_check(_metadata, self, &f2, &bat, &a, NULL, 0);
+
+	ASSERT_EQ(0, quic_conn_del(self->sfd, f1.cid, f1.cid_len));
+	describe("CID 04 05 after DEL of 05");
+	tx_check(_metadata, self, &f2, &bat, &a, NULL, 0);
+}
+
+/* Only the last conn_id_length bytes of conn_id[] name the connection. */
+TEST_F(quic, cid_leading_bytes_ignored)
+{
+	struct quic_connection_info ci;
+	struct quic_send_args a;
+	struct flow f;
+
+	flow_init(&f, variant->cipher, 6);
+	memset(&ci, 0xee, sizeof(ci));
+	ci.cipher_type = f.keys.cipher;
+	ci.key.conn_id_length = f.cid_len;
+	memcpy(ci.key.conn_id + QUIC_MAX_CONNECTION_ID_SIZE - f.cid_len,
+	       f.cid, f.cid_len);
+	memcpy(ci.payload_key, f.keys.key, quic_key_len(f.keys.cipher));
+	memcpy(ci.payload_iv, f.keys.iv, sizeof(ci.payload_iv));
+	memcpy(ci.header_key, f.keys.hp, quic_key_len(f.keys.cipher));
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_QUIC_ADD_TX_CONNECTION,
+				&ci, sizeof(ci)));
+
+	describe("CID added with garbage before it");
+	a = tx_args(self, &f, 1);
+	batch_fill(&bat, &f, 1, 1, 100, 1, 0);
+	tx_check(_metadata, self, &f, &bat, &a, NULL, 0);
+
+	memset(ci.key.conn_id, 0x11,
+	       QUIC_MAX_CONNECTION_ID_SIZE - f.cid_len);
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_QUIC_DEL_TX_CONNECTION,
+				&ci, sizeof(ci)));
+	describe("CID deleted with other garbage before it");
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, multi_conn)
+{
+	static const uint16_t ciphers[] = {
+		TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
+		TLS_CIPHER_AES_CCM_128, TLS_CIPHER_CHACHA20_POLY1305,
+	};
+	struct quic_send_args a;
+	struct flow f[4];
+	int i, round;
+
+	for (i = 0; i < 4; i++) {
+		flow_init(&f[i], ciphers[i], 4 + 4 * i);
+		ASSERT_EQ(0, quic_conn_add(self->sfd, &f[i].keys, f[i].cid,
+					   f[i].cid_len));
+	}
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 4; i++) {
+			describe("round %d, %s flow", round,
+				 quic_cipher_name(ciphers[i]));
+			a = tx_args(self, &f[i], 1000 * round);
+			a.gso_size = (i + round) & 1 ? 900 : 0;
+			batch_fill(&bat, &f[i], 1000 * round, 2,
+				   a.gso_size ? 900 - QUIC_TAG_LEN : 1100,
+				   a.gso_size ? 3 : 1, 0);
+			tx_check(_metadata, self, &f[i], &bat, &a, NULL, 0);
+		}
+		describe("round %d, fixture flow", round);
+		a = tx_args(self, &self->flow, round);
+		batch_fill(&bat, &self->flow, round, 1, 400, 1, 0);
+		tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	}
+}
+
+/* Enough connections for the table to grow several times, then shrink. */
+TEST_F_TIMEOUT(quic, many_connections, 300)
+{
+	static struct flow f[400];
+	struct quic_send_args a;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(f); i++) {
+		flow_init(&f[i], variant->cipher, 8);
+		f[i].cid[0] = 0xa5;
+		f[i].cid[1] = i >> 8;
+		f[i].cid[2] = i;
+		ASSERT_EQ(0, quic_conn_add(self->sfd, &f[i].keys, f[i].cid,
+					   f[i].cid_len))
+			TH_LOG("ADD %d: %s", i, strerror(errno));
+	}
+	for (i = 0; i < ARRAY_SIZE(f); i += 19) {
+		describe("connection %d of %zu", i, ARRAY_SIZE(f));
+		a = tx_args(self, &f[i], i);
+		batch_fill(&bat, &f[i], i, 2, 150, 1, 0);
+		tx_check(_metadata, self, &f[i], &bat, &a, NULL, 0);
+	}
+
+	for (i = 1; i < ARRAY_SIZE(f); i += 2)
+		ASSERT_EQ(0, quic_conn_del(self->sfd, f[i].cid, f[i].cid_len));
+	for (i = 0; i < ARRAY_SIZE(f); i += 19) {
+		describe("connection %d after deleting the odd ones", i);
+		a = tx_args(self, &f[i], i);
+		batch_fill(&bat, &f[i], i, 2, 150, 1, 0);
+		if (!(i & 1)) {
+			tx_check(_metadata, self, &f[i], &bat, &a, NULL, 0);
+			continue;
+		}
+		ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	}
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Packet numbers                                                       */
+
+static void pn_case(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(quic) * self, unsigned int pn_len)
+{
+	const uint64_t win = 1ULL << (8 * pn_len), hwin = win / 2;
+	const uint64_t expect[] = {
+		0, 1, hwin - 1, hwin, win - 1, win, win + hwin,
+		0x123456789aULL, QUIC_PN_MAX - win, QUIC_PN_MAX - hwin,
+		QUIC_PN_MAX,
+	};
+	const int64_t delta[] = { -(int64_t)hwin + 1, -1, 0, 1, hwin };
+	struct quic_send_args a;
+	uint64_t pn;
+	int i, j;
+
+	for (i = 0; i < ARRAY_SIZE(expect); i++) {
+		for (j = 0; j < ARRAY_SIZE(delta); j++) {
+			pn = expect[i] + delta[j];
+			/* Skip numbers A.3 cannot recover (near 0 or 2^62). */
+			if ((delta[j] < 0 && expect[i] < (uint64_t)-delta[j]) ||
+			    pn > QUIC_PN_MAX ||
+			    quic_pn_decode(expect[i], pn & (win - 1),
+					   pn_len) != pn)
+				continue;
+			describe("pn_len %u, next_pkt_num %#llx, pn %#llx",
+				 pn_len, (unsigned long long)expect[i],
+				 (unsigned long long)pn);
+			a = tx_args(self, &self->flow, expect[i]);
+			batch_fill(&bat, &self->flow, pn, pn_len, 60, 1, 0);
+			tx_check(_metadata, self, &self->flow, &bat, &a, NULL,
+				 0);
+		}
+	}
+
+	/* A GSO batch whose truncated numbers wrap. */
+	describe("pn_len %u, GSO batch across the wrap", pn_len);
+	a = tx_args(self, &self->flow, win - 3);
+	a.gso_size = 300 + QUIC_TAG_LEN;
+	batch_fill(&bat, &self->flow, win - 3, pn_len, 300, 8, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+TEST_F(quic, pn_len_1)
+{
+	pn_case(_metadata, self, 1);
+}
+
+TEST_F(quic, pn_len_2)
+{
+	pn_case(_metadata, self, 2);
+}
+
+TEST_F(quic, pn_len_3)
+{
+	pn_case(_metadata, self, 3);
+}
+
+TEST_F(quic, pn_len_4)
+{
+	pn_case(_metadata, self, 4);
+}
+
+/* Later packets of a batch are recovered around the previous one. */
+TEST_F(quic, pn_gaps_in_batch)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1000);
+	int i;
+
+	/* 1-byte numbers 100 apart: only the chained reference finds them. */
+	a.gso_size = 500;
+	batch_reset(&bat);
+	for (i = 0; i < 6; i++)
+		batch_add(&bat, &self->flow, 1000 + 100 * i, 1, false,
+			  i < 5 ? 500 - QUIC_TAG_LEN : 99);
+	describe("GSO batch, packet numbers 100 apart");
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+TEST_F(quic, pn_overflow)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1ULL << 62);
+
+	describe("next_pkt_num 2^62");
+	batch_fill(&bat, &self->flow, 1ULL << 62, 4, 100, 1, 0);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	describe("next_pkt_num 2^64 - 1");
+	a.next_pkt_num = ~0ULL;
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+
+	/* The last packet of a batch would be number 2^62. */
+	a.next_pkt_num = QUIC_PN_MAX - 1;
+	a.gso_size = 300;
+	describe("GSO batch running past 2^62 - 1");
+	batch_fill(&bat, &self->flow, QUIC_PN_MAX - 1, 4, 300 - QUIC_TAG_LEN,
+		   3, 0);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+
+	describe("GSO batch ending at 2^62 - 1");
+	batch_fill(&bat, &self->flow, QUIC_PN_MAX - 1, 4, 300 - QUIC_TAG_LEN,
+		   2, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+/* The first byte's free bits are protected as given, not rewritten. */
+TEST_F(quic, first_byte_bits)
+{
+	static const uint8_t bits[] = { 0x04, 0x7c, 0x00, 0x20, 0x18, 0x5c };
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(bits); i++) {
+		describe("first byte %#x", bits[i] | 3);
+		batch_fill(&bat, &self->flow, 1, 4, 100, 1, 0);
+		bat.data[0] = bits[i] | 3;
+		tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Traffic that is not encrypted                                        */
+
+TEST_F(quic, bypass)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	ssize_t ret;
+
+	a.flags = QUIC_BYPASS_ENCRYPTION;
+	describe("short header with QUIC_BYPASS_ENCRYPTION");
+	batch_fill(&bat, &self->flow, 1, 1, 500, 1, 0);
+	ret = tx_send(self, &bat, &a, NULL, 0);
+	ASSERT_EQ((ssize_t)bat.len, ret) TH_LOG("%s", strerror(errno));
+	rx_plain(_metadata, self, bat.data, bat.len);
+
+	describe("long header with QUIC_BYPASS_ENCRYPTION");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 1200);
+	ret = tx_send(self, &bat, &a, NULL, 0);
+	ASSERT_EQ((ssize_t)bat.len, ret) TH_LOG("%s", strerror(errno));
+	rx_plain(_metadata, self, bat.data, bat.len);
+
+	/* With GSO, plain UDP segmentation: no room is left for tags. */
+	describe("QUIC_BYPASS_ENCRYPTION with UDP_SEGMENT 500");
+	a.gso_size = 500;
+	batch_fill(&bat, &self->flow, 1, 1, 500, 3, 200);
+	ret = tx_send(self, &bat, &a, NULL, 0);
+	ASSERT_EQ((ssize_t)bat.len, ret) TH_LOG("%s", strerror(errno));
+	rx_plain(_metadata, self, bat.data, 500);
+	rx_plain(_metadata, self, bat.data + 500, 500);
+	rx_plain(_metadata, self, bat.data + 1000, 200);
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, long_header_passthrough)
+{
+	static const size_t sizes[] = { 1, 7, 1200, 1500, 9000 };
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	ssize_t ret;
+	int i;
+
+	a.no_quic_cmsg = true;
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		describe("long header of %zu bytes, no cmsg", sizes[i]);
+		batch_reset(&bat);
+		batch_long_hdr(&bat, sizes[i]);
+		ret = tx_send(self, &bat, &a, NULL, 0);
+		ASSERT_EQ((ssize_t)bat.len, ret) TH_LOG("%s", strerror(errno));
+		rx_plain(_metadata, self, bat.data, bat.len);
+	}
+	rx_quiet(_metadata, self);
+}
+
+/* Plain GSO: each segment is checked, a short header in any is refused. */
+TEST_F(quic, long_header_gso)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	ssize_t ret;
+	int i;
+
+	a.no_quic_cmsg = true;
+	a.gso_size = 400;
+	describe("GSO batch of long headers, no cmsg");
+	batch_reset(&bat);
+	for (i = 0; i < 4; i++)
+		batch_long_hdr(&bat, i < 3 ? 400 : 123);
+	ret = tx_send(self, &bat, &a, NULL, 0);
+	ASSERT_EQ((ssize_t)bat.len, ret) TH_LOG("%s", strerror(errno));
+	for (i = 0; i < 4; i++)
+		rx_plain(_metadata, self, bat.data + bat.off[i],
+			 bat.off[i + 1] - bat.off[i]);
+
+	for (i = 0; i < 4; i++) {
+		describe("GSO batch of long headers, segment %d short", i);
+		batch_reset(&bat);
+		batch_long_hdr(&bat, 400);
+		batch_long_hdr(&bat, 400);
+		batch_long_hdr(&bat, 400);
+		batch_long_hdr(&bat, 123);
+		bat.data[bat.off[i]] &= ~QUIC_HDR_LONG;
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+		rx_quiet(_metadata, self);
+	}
+	still_works(_metadata, self);
+}
+
+/* Options the offload does not handle behave as on plain UDP. */
+TEST_F(quic, other_sockopts)
+{
+	socklen_t len = sizeof(int);
+	int val = 1234;
+
+	set_gso_sockopt(_metadata, self, 1234);
+	val = 0;
+	ASSERT_EQ(0, getsockopt(self->sfd, SOL_UDP, UDP_SEGMENT, &val, &len));
+	ASSERT_EQ(1234, val);
+	set_gso_sockopt(_metadata, self, 0);
+
+	val = 1;
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_GRO, &val,
+				sizeof(val)));
+	len = sizeof(val);
+	val = 0;
+	ASSERT_EQ(0, getsockopt(self->sfd, SOL_UDP, UDP_GRO, &val, &len));
+	ASSERT_EQ(1, val);
+
+	describe("unknown SOL_UDP option");
+	ASSERT_REFUSED(ENOPROTOOPT, setsockopt(self->sfd, SOL_UDP, 9999, &val,
+					       sizeof(val)));
+	len = sizeof(val);
+	ASSERT_REFUSED(ENOPROTOOPT, getsockopt(self->sfd, SOL_UDP, 9999, &val,
+					       &len));
+	still_works(_metadata, self);
+}
+
+/* A malformed UDP_SEGMENT is UDP's to refuse: nothing is sent either. */
+TEST_F(quic, udp_segment_cmsg_bad)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[QUIC_CMSG_BUF];
+	} cbuf;
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	struct msghdr msg = {};
+	struct cmsghdr *cm;
+	struct iovec iov;
+	size_t len;
+
+	batch_fill(&bat, &self->flow, 1, 1, 384, 3, 0);
+	len = quic_cmsg_build(cbuf.buf, sizeof(cbuf.buf) - CMSG_SPACE(8), &a);
+	ASSERT_GT(len, 0);
+	cm = (struct cmsghdr *)(cbuf.buf + len);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(8);
+	memset(CMSG_DATA(cm), 0, 8);
+	*(uint16_t *)CMSG_DATA(cm) = 400;
+
+	iov.iov_base = bat.data;
+	iov.iov_len = bat.len;
+	msg.msg_name = &self->dst;
+	msg.msg_namelen = self->dst_len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf.buf;
+	msg.msg_controllen = len + CMSG_SPACE(8);
+	describe("UDP_SEGMENT cmsg with an 8-byte payload");
+	ASSERT_REFUSED(EINVAL, sendmsg(self->sfd, &msg, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, mixed_sequence)
+{
+	struct quic_send_args plain = tx_args(self, &self->flow, 0);
+	struct quic_send_args enc = tx_args(self, &self->flow, 20);
+	static uint8_t sent[BUF_LEN];
+	int i;
+
+	/* Handshake-style long headers and 1-RTT packets interleaved. */
+	plain.no_quic_cmsg = true;
+	for (i = 0; i < 3; i++) {
+		describe("mixed sequence, round %d", i);
+		batch_reset(&bat2);
+		batch_long_hdr(&bat2, 1200);
+		batch_long_hdr(&bat2, 300);
+		batch_fill(&bat, &self->flow, 20 + i, 1, 800, 1, 0);
+		memcpy(sent, bat.data, bat.len);
+
+		ASSERT_EQ(1200, quic_send_range(self, &bat2, 0, &plain));
+		ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &enc, NULL, 0));
+		ASSERT_EQ(300, quic_send_range(self, &bat2, 1, &plain));
+
+		rx_plain(_metadata, self, bat2.data, 1200);
+		rx_check(_metadata, self, &self->flow, &bat, sent, 20);
+		rx_plain(_metadata, self, bat2.data + 1200, 300);
+		rx_none(_metadata, self);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Refused setsockopt() calls                                           */
+
+TEST_F(quic, add_bad_optlen)
+{
+	struct quic_connection_info ci[2] = {};
+	static const int delta[] = { -1, 1, 8 };
+	int i;
+
+	ci[0].cipher_type = variant->cipher;
+	ci[0].key.conn_id_length = 3;
+	describe("ADD with optlen 0");
+	ASSERT_REFUSED(EINVAL, setsockopt(self->sfd, SOL_UDP,
+					  UDP_QUIC_ADD_TX_CONNECTION, ci, 0));
+	describe("ADD with optlen 1");
+	ASSERT_REFUSED(EINVAL, setsockopt(self->sfd, SOL_UDP,
+					  UDP_QUIC_ADD_TX_CONNECTION, ci, 1));
+	for (i = 0; i < ARRAY_SIZE(delta); i++) {
+		describe("ADD with optlen sizeof%+d", delta[i]);
+		ASSERT_REFUSED(EINVAL,
+			       setsockopt(self->sfd, SOL_UDP,
+					  UDP_QUIC_ADD_TX_CONNECTION, ci,
+					  sizeof(ci[0]) + delta[i]));
+	}
+	/* None of them registered anything. */
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_QUIC_ADD_TX_CONNECTION,
+				ci, sizeof(ci[0])));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, del_bad_optlen)
+{
+	struct quic_connection_info ci[2] = {};
+	static const int delta[] = { -1, 1, 8 };
+	int i;
+
+	ci[0].key.conn_id_length = self->flow.cid_len;
+	memcpy(ci[0].key.conn_id + QUIC_MAX_CONNECTION_ID_SIZE -
+	       self->flow.cid_len, self->flow.cid, self->flow.cid_len);
+	describe("DEL with optlen 0");
+	ASSERT_REFUSED(EINVAL, setsockopt(self->sfd, SOL_UDP,
+					  UDP_QUIC_DEL_TX_CONNECTION, ci, 0));
+	for (i = 0; i < ARRAY_SIZE(delta); i++) {
+		describe("DEL with optlen sizeof%+d", delta[i]);
+		ASSERT_REFUSED(EINVAL,
+			       setsockopt(self->sfd, SOL_UDP,
+					  UDP_QUIC_DEL_TX_CONNECTION, ci,
+					  sizeof(ci[0]) + delta[i]));
+	}
+	/* The connection is still there. */
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, add_unknown_cipher)
+{
+	static const uint16_t bad[] = {
+		0, 1, TLS_CIPHER_AES_GCM_128 - 1, TLS_CIPHER_SM4_GCM,
+		TLS_CIPHER_SM4_CCM, TLS_CIPHER_ARIA_GCM_128, 0xffff,
+	};
+	struct quic_send_args a;
+	struct flow f;
+	int i;
+
+	flow_init(&f, variant->cipher, 5);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		f.keys.cipher = bad[i];
+		describe("ADD with cipher_type %u", bad[i]);
+		ASSERT_REFUSED(EINVAL, quic_conn_add(self->sfd, &f.keys,
+						     f.cid, f.cid_len));
+	}
+	/* Nothing was registered under that CID. */
+	f.keys.cipher = variant->cipher;
+	describe("send on the refused CID");
+	a = tx_args(self, &f, 1);
+	batch_fill(&bat, &f, 1, 1, 100, 1, 0);
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, add_cid_too_long)
+{
+	static const uint8_t bad[] = { QUIC_MAX_CONNECTION_ID_SIZE + 1, 255 };
+	struct quic_connection_info ci;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		memset(&ci, 0, sizeof(ci));
+		ci.cipher_type = variant->cipher;
+		ci.key.conn_id_length = bad[i];
+		describe("ADD with conn_id_length %u", bad[i]);
+		ASSERT_REFUSED(EINVAL, setsockopt(self->sfd, SOL_UDP,
+						  UDP_QUIC_ADD_TX_CONNECTION,
+						  &ci, sizeof(ci)));
+		describe("DEL with conn_id_length %u", bad[i]);
+		ASSERT_REFUSED(EINVAL, setsockopt(self->sfd, SOL_UDP,
+						  UDP_QUIC_DEL_TX_CONNECTION,
+						  &ci, sizeof(ci)));
+	}
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, add_exists)
+{
+	struct quic_keys other;
+
+	describe("ADD of the same connection again");
+	ASSERT_REFUSED(EEXIST, quic_conn_add(self->sfd, &self->flow.keys,
+					     self->flow.cid,
+					     self->flow.cid_len));
+	/* New keys for a known CID are refused too, and not installed. */
+	quic_keys_random(&other, TLS_CIPHER_CHACHA20_POLY1305, &rng);
+	describe("ADD of the same CID with other keys");
+	ASSERT_REFUSED(EEXIST, quic_conn_add(self->sfd, &other, self->flow.cid,
+					     self->flow.cid_len));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, del_unknown)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	struct flow f;
+
+	flow_init(&f, variant->cipher, 8);
+	describe("DEL of a CID never added");
+	ASSERT_REFUSED(ENOENT, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	describe("DEL of a suffix of a known CID");
+	ASSERT_REFUSED(ENOENT, quic_conn_del(self->sfd, self->flow.cid + 1,
+					     self->flow.cid_len - 1));
+	still_works(_metadata, self);
+
+	ASSERT_EQ(0, quic_conn_del(self->sfd, self->flow.cid,
+				   self->flow.cid_len));
+	describe("DEL twice");
+	ASSERT_REFUSED(ENOENT, quic_conn_del(self->sfd, self->flow.cid,
+					     self->flow.cid_len));
+	describe("send after DEL");
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	rx_quiet(_metadata, self);
+
+	/* Add it back with new keys: the new keys are used. */
+	quic_keys_random(&self->flow.keys, variant->cipher, &rng);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &self->flow.keys, self->flow.cid,
+				   self->flow.cid_len));
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Refused sendmsg() calls                                              */
+
+TEST_F(quic, no_cmsg_short_header)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+
+	a.no_quic_cmsg = true;
+	describe("short header without UDP_QUIC_ENCRYPT");
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+
+	a.gso_size = 200;
+	describe("short-header GSO batch without UDP_QUIC_ENCRYPT");
+	batch_fill(&bat, &self->flow, 1, 1, 184, 3, 0);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, cmsg_bad_len)
+{
+	/* down to a cmsg_len shorter than struct cmsghdr (malformed) */
+	static const int delta[] = {
+		-1, 1, -8, 8, -(int)sizeof(struct quic_tx_ancillary_data),
+		-(int)sizeof(struct quic_tx_ancillary_data) - 1,
+	};
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(delta); i++) {
+		batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+		a.quic_cmsg_len_delta = delta[i];
+		describe("UDP_QUIC_ENCRYPT cmsg_len CMSG_LEN(sizeof)%+d",
+			 delta[i]);
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+		still_works(_metadata, self);
+	}
+}
+
+TEST_F(quic, cmsg_duplicate)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	a.quic_cmsg_count = 2;
+	describe("UDP_QUIC_ENCRYPT twice");
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+
+	a.gso_size = 300;
+	a.gso_first = true;
+	describe("UDP_QUIC_ENCRYPT twice after UDP_SEGMENT");
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, cmsg_unknown_flags)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	unsigned int bit;
+
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	for (bit = 0; bit < 8; bit++) {
+		if ((1U << bit) & QUIC_BYPASS_ENCRYPTION)
+			continue;
+		a.flags = 1U << bit;
+		describe("flags %#x", a.flags);
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+		a.flags |= QUIC_BYPASS_ENCRYPTION;
+		describe("flags %#x", a.flags);
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	}
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, cmsg_cid_len_too_long)
+{
+	static const uint8_t bad[] = { QUIC_MAX_CONNECTION_ID_SIZE + 1, 255 };
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	int i;
+
+	batch_fill(&bat, &self->flow, 1, 1, 600, 1, 0);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		a.cid_len = bad[i];
+		describe("cmsg conn_id_length %u", bad[i]);
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	}
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, long_header_with_cmsg)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 1200);
+	describe("long header with UDP_QUIC_ENCRYPT");
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, unknown_connection)
+{
+	struct quic_send_args a;
+	struct flow f;
+
+	flow_init(&f, variant->cipher, 8);
+	a = tx_args(self, &f, 1);
+	batch_fill(&bat, &f, 1, 1, 100, 1, 0);
+	describe("DCID not registered");
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+
+	/* The right bytes with the wrong length do not match either. */
+	a = tx_args(self, &self->flow, 1);
+	a.cid_len = self->flow.cid_len - 1;
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	describe("registered DCID with a shorter conn_id_length");
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, too_short)
+{
+	const size_t min = QUIC_MIN_PKT(self->flow.cid_len);
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	size_t len;
+
+	for (len = 0; len < min; len++) {
+		describe("packet of %zu bytes (minimum %zu)", len, min);
+		batch_fill(&bat, &self->flow, 1, 1, len, 1, 0);
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	}
+	still_works(_metadata, self);
+
+	describe("packet of exactly %zu bytes", min);
+	batch_fill(&bat, &self->flow, 1, 1, min, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	/* A 4-byte packet number leaves an empty payload: only the tag. */
+	describe("packet of %zu bytes, 4-byte packet number", min);
+	batch_fill(&bat, &self->flow, 1, 4, min, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+TEST_F(quic, gso_last_too_short)
+{
+	const size_t min = QUIC_MIN_PKT(self->flow.cid_len);
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+
+	/* The earlier, valid segments must not leave either. */
+	a.gso_size = 400;
+	describe("GSO batch whose last packet is %zu bytes", min - 1);
+	batch_fill(&bat, &self->flow, 1, 1, 400 - QUIC_TAG_LEN, 5, min - 1);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+
+	describe("GSO batch whose last packet is 1 byte");
+	batch_fill(&bat, &self->flow, 1, 1, 400 - QUIC_TAG_LEN, 5, 1);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, gso_size_too_small)
+{
+	static const uint16_t bad[] = { 1, QUIC_TAG_LEN - 1, QUIC_TAG_LEN };
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	int i;
+
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		a.gso_size = bad[i];
+		describe("UDP_SEGMENT cmsg %u", bad[i]);
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+		still_works(_metadata, self);
+	}
+
+	a.gso_size = 0;
+	set_gso_sockopt(_metadata, self, QUIC_TAG_LEN);
+	describe("UDP_SEGMENT sockopt %d", QUIC_TAG_LEN);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	set_gso_sockopt(_metadata, self, 0);
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, gso_mismatched_dcid)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	const int idx[] = { 1, 4 };
+	int i;
+
+	a.gso_size = 500;
+	for (i = 0; i < ARRAY_SIZE(idx); i++) {
+		batch_fill(&bat, &self->flow, 1, 1, 500 - QUIC_TAG_LEN, 5, 0);
+		bat.data[bat.off[idx[i]] + self->flow.cid_len] ^= 0x01;
+		describe("GSO batch, packet %d with another DCID", idx[i]);
+		ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+		still_works(_metadata, self);
+	}
+}
+
+TEST_F(quic, msg_more)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+
+	a.msg_flags = MSG_MORE;
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	describe("UDP_QUIC_ENCRYPT with MSG_MORE");
+	ASSERT_REFUSED(EOPNOTSUPP, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, corked_data)
+{
+	struct quic_send_args plain = tx_args(self, &self->flow, 0);
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	ssize_t ret;
+
+	/* Plain UDP data waiting for more: an encrypting call is refused. */
+	plain.no_quic_cmsg = true;
+	plain.msg_flags = MSG_MORE;
+	batch_reset(&bat2);
+	batch_long_hdr(&bat2, 300);
+	batch_long_hdr(&bat2, 200);
+	ret = quic_send_range(self, &bat2, 0, &plain);
+	ASSERT_EQ(300, ret) TH_LOG("corking a long header: %s",
+				   strerror(errno));
+
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	describe("UDP_QUIC_ENCRYPT with corked data pending");
+	ASSERT_REFUSED(EOPNOTSUPP, tx_send(self, &bat, &a, NULL, 0));
+
+	/* The corked data is intact and leaves with the next plain call. */
+	plain.msg_flags = 0;
+	ret = quic_send_range(self, &bat2, 1, &plain);
+	ASSERT_EQ(200, ret);
+	rx_plain(_metadata, self, bat2.data, 500);
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, msg_zerocopy)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	int one = 1;
+
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_SOCKET, SO_ZEROCOPY, &one,
+				sizeof(one)));
+	a.msg_flags = MSG_ZEROCOPY;
+	batch_fill(&bat, &self->flow, 1, 1, 1000, 1, 0);
+	describe("UDP_QUIC_ENCRYPT with MSG_ZEROCOPY");
+	ASSERT_REFUSED(EOPNOTSUPP, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, udp_cork)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	int one = 1, zero = 0;
+
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &one,
+				sizeof(one)));
+	batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+	describe("UDP_QUIC_ENCRYPT on a corked socket");
+	ASSERT_REFUSED(EOPNOTSUPP, tx_send(self, &bat, &a, NULL, 0));
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &zero,
+				sizeof(zero)));
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, bad_user_memory)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	long page = sysconf(_SC_PAGESIZE);
+	struct iovec iov;
+	uint8_t *map;
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, munmap(map + page, page));
+
+	/* A GSO batch whose third packet runs into unmapped memory. */
+	a.gso_size = 400;
+	batch_fill(&bat, &self->flow, 1, 1, 400 - QUIC_TAG_LEN, 3, 0);
+	memcpy(map + page - 2 * 384 - 10, bat.data, 2 * 384 + 10);
+	iov.iov_base = map + page - 2 * 384 - 10;
+	iov.iov_len = bat.len;
+	describe("batch crossing into unmapped memory");
+	ASSERT_REFUSED(EFAULT, quic_sendmsg(self->sfd, &iov, 1, &a));
+	still_works(_metadata, self);
+
+	a.gso_size = 0;
+	iov.iov_base = map + page;
+	iov.iov_len = 100;
+	describe("packet in unmapped memory");
+	ASSERT_REFUSED(EFAULT, quic_sendmsg(self->sfd, &iov, 1, &a));
+	describe("ADD from unmapped memory");
+	ASSERT_REFUSED(EFAULT, setsockopt(self->sfd, SOL_UDP,
+					  UDP_QUIC_ADD_TX_CONNECTION, map + page,
+					  sizeof(struct quic_connection_info)));
+	describe("DEL from unmapped memory");
+	ASSERT_REFUSED(EFAULT, setsockopt(self->sfd, SOL_UDP,
+					  UDP_QUIC_DEL_TX_CONNECTION, map + page,
+					  sizeof(struct quic_connection_info)));
+	munmap(map, page);
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sends racing with connection updates                                 */
+
+struct race {
+	int fd;
+	const struct sockaddr_storage *dst;
+	socklen_t dst_len;
+	const struct flow *f;
+	bool may_miss;		/* the flow comes and goes: ENOKEY is fine */
+	bool *sent;		/* per packet number: accepted by sendmsg */
+	int err;		/* first unexpected errno */
+};
+
+/* Packet @pn of @f, reproducible by the receiver; thread safe. */
+static void race_packet(struct batch *b, const struct flow *f, uint64_t pn)
+{
+	uint64_t state = pn ^ ((uint64_t)f->cid[0] << 40);
+	size_t len = 200 + pn % 100, hlen;
+
+	hlen = quic_short_hdr(b->data, f->cid, f->cid_len, pn, 2, false);
+	quic_rand_bytes(&state, b->data + hlen, len - hlen);
+	b->pn[0] = pn;
+	b->n = 1;
+	b->len = len;
+	b->off[0] = 0;
+	b->off[1] = len;
+}
+
+static void *race_send(void *arg)
+{
+	struct race *r = arg;
+	struct quic_send_args a = {
+		.addr = (const struct sockaddr *)r->dst,
+		.addrlen = r->dst_len,
+		.cid_len = r->f->cid_len,
+	};
+	struct batch *b = malloc(sizeof(*b));
+	struct iovec iov;
+	uint64_t pn;
+
+	for (pn = 0; b && pn < RACE_SENDS && !r->err; pn++) {
+		race_packet(b, r->f, pn);
+		a.next_pkt_num = pn;
+		iov.iov_base = b->data;
+		iov.iov_len = b->len;
+		if (quic_sendmsg(r->fd, &iov, 1, &a) == (ssize_t)b->len)
+			r->sent[pn] = true;
+		else if (!r->may_miss || errno != ENOKEY)
+			r->err = errno;
+	}
+	free(b);
+	return NULL;
+}
+
+struct churn {
+	int fd;
+	const struct flow *f[2];
+	bool stop;
+	int err;
+	int rounds;
+};
+
+static void *race_churn(void *arg)
+{
+	struct churn *c = arg;
+	int i;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED) && !c->err) {
+		for (i = 0; i < 2; i++)
+			if (quic_conn_del(c->fd, c->f[i]->cid, c->f[i]->cid_len))
+				c->err = errno;
+		for (i = 0; i < 2; i++)
+			if (quic_conn_add(c->fd, &c->f[i]->keys, c->f[i]->cid,
+					  c->f[i]->cid_len))
+				c->err = errno;
+		c->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * Two threads send on one socket, one on a stable connection and one on a
+ * connection that a third thread deletes and adds back in a loop (with a
+ * bystander). Every accepted packet must arrive and decrypt.
+ */
+TEST_F_TIMEOUT(quic, concurrent_sends_and_updates, 300)
+{
+	static bool sent[2][RACE_SENDS], seen[2][RACE_SENDS];
+	static uint8_t dgram[BUF_LEN], out[BUF_LEN];
+	struct race r[2] = {};
+	struct churn c = {};
+	pthread_t t[3];
+	struct flow f[3];
+	int i, nsent = 0;
+	uint64_t pn;
+	ssize_t n;
+
+	for (i = 0; i < 3; i++) {
+		flow_init(&f[i], variant->cipher, 8);
+		f[i].cid[0] = 0x10 * (i + 1);
+		ASSERT_EQ(0, quic_conn_add(self->sfd, &f[i].keys, f[i].cid,
+					   f[i].cid_len));
+	}
+	for (i = 0; i < 2; i++) {
+		r[i].fd = self->sfd;
+		r[i].dst = &self->dst;
+		r[i].dst_len = self->dst_len;
+		r[i].f = &f[i];
+		r[i].may_miss = i == 1;
+		r[i].sent = sent[i];
+	}
+	c.fd = self->sfd;
+	c.f[0] = &f[1];
+	c.f[1] = &f[2];
+
+	ASSERT_EQ(0, pthread_create(&t[2], NULL, race_churn, &c));
+	ASSERT_EQ(0, pthread_create(&t[0], NULL, race_send, &r[0]));
+	ASSERT_EQ(0, pthread_create(&t[1], NULL, race_send, &r[1]));
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	__atomic_store_n(&c.stop, true, __ATOMIC_RELAXED);
+	pthread_join(t[2], NULL);
+	ASSERT_EQ(0, r[0].err) TH_LOG("stable flow: %s", strerror(r[0].err));
+	ASSERT_EQ(0, r[1].err) TH_LOG("churned flow: %s", strerror(r[1].err));
+	ASSERT_EQ(0, c.err) TH_LOG("ADD/DEL: %s", strerror(c.err));
+	TH_LOG("%d ADD/DEL rounds during the sends", c.rounds);
+
+	for (i = 0; i < 2; i++)
+		for (pn = 0; pn < RACE_SENDS; pn++)
+			nsent += sent[i][pn];
+	ASSERT_GE(nsent, RACE_SENDS);	/* the stable flow never misses */
+
+	for (; nsent > 0; nsent--) {
+		n = quic_recv(self->rfd, dgram, sizeof(dgram), RX_WAIT_MS);
+		ASSERT_GT(n, 0) TH_LOG("%d accepted packets missing", nsent);
+		i = dgram[1] == f[0].cid[0] ? 0 : 1;
+		ASSERT_EQ(0, memcmp(dgram + 1, f[i].cid, f[i].cid_len));
+		ASSERT_EQ(n - QUIC_TAG_LEN,
+			  quic_unprotect(&f[i].keys, dgram, n, f[i].cid_len,
+					 RACE_SENDS / 2, out, &pn))
+			TH_LOG("flow %d: %s", i, quic_error());
+		ASSERT_LT(pn, RACE_SENDS);
+		ASSERT_TRUE(sent[i][pn]);
+		ASSERT_FALSE(seen[i][pn]);
+		seen[i][pn] = true;
+		race_packet(&bat, &f[i], pn);
+		ASSERT_EQ(bat.len, n - QUIC_TAG_LEN);
+		ASSERT_EQ(0, memcmp(out, bat.data, bat.len));
+	}
+	rx_none(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Random traffic checked against OpenSSL                               */
+
+TEST_F_TIMEOUT(quic, random, 600)
+{
+	static size_t cuts[8];
+	int iter, i, ncuts, n;
+
+	TH_LOG("seed %llu (QUIC_SEED=%llu reproduces this run)",
+	       (unsigned long long)quic_seed, (unsigned long long)quic_seed);
+
+	for (iter = 0; iter < RANDOM_ITERS; iter++) {
+		unsigned int pn_len = quic_rand_range(&rng, 1, 4);
+		uint64_t win = 1ULL << (8 * pn_len), hwin = win / 2;
+		bool use_gso = quic_rand(&rng) & 1;
+		bool by_cmsg = quic_rand(&rng) & 1;
+		uint64_t next_pn, first, lo, hi;
+		size_t min, seg = 0, last;
+		struct quic_send_args a;
+		struct flow f;
+
+		flow_init(&f, variant->cipher,
+			  quic_rand_range(&rng, 0, QUIC_CID_MAX));
+		if (f.cid_len == self->flow.cid_len &&
+		    !memcmp(f.cid, self->flow.cid, f.cid_len))
+			continue;
+		ASSERT_EQ(0, quic_conn_add(self->sfd, &f.keys, f.cid,
+					   f.cid_len));
+		min = QUIC_MIN_PKT(f.cid_len);
+
+		if (use_gso) {
+			seg = quic_rand_range(&rng, min + QUIC_TAG_LEN, 1472);
+			n = quic_rand_range(&rng, 1, 60000 / seg < 64 ?
+						     60000 / seg : 64);
+			last = quic_rand_range(&rng, min, seg - QUIC_TAG_LEN);
+		} else {
+			n = 1;
+			last = quic_rand_range(&rng, min,
+					       quic_rand(&rng) & 7 ? 2000 :
+								     60000);
+		}
+
+		switch (quic_rand(&rng) & 3) {
+		case 0:
+			next_pn = quic_rand_range(&rng, 0, 1000);
+			break;
+		case 1:
+			next_pn = win * quic_rand_range(&rng, 1, 1000) -
+				  quic_rand_range(&rng, 0, 64);
+			break;
+		default:
+			next_pn = quic_rand_range(&rng, 0,
+						  QUIC_PN_MAX - (1ULL << 33));
+			break;
+		}
+		/* All packet numbers of the batch within A.3's window. */
+		lo = next_pn >= hwin ? next_pn - hwin + 1 : 0;
+		hi = next_pn + hwin - (n - 1);
+		first = quic_rand_range(&rng, lo, hi);
+
+		batch_reset(&bat);
+		for (i = 0; i < n; i++)
+			batch_add(&bat, &f, first + i, pn_len,
+				  quic_rand(&rng) & 1,
+				  i == n - 1 ? last : seg - QUIC_TAG_LEN);
+
+		ncuts = quic_rand_range(&rng, 0, ARRAY_SIZE(cuts));
+		for (i = 0; i < ncuts; i++)
+			cuts[i] = quic_rand_range(&rng, 0, bat.len);
+		for (i = 1; i < ncuts; i++) {	/* insertion sort */
+			size_t c = cuts[i];
+			int j = i - 1;
+
+			while (j >= 0 && cuts[j] > c) {
+				cuts[j + 1] = cuts[j];
+				j--;
+			}
+			cuts[j + 1] = c;
+		}
+
+		a = tx_args(self, &f, next_pn);
+		a.gso_first = quic_rand(&rng) & 1;
+		if (use_gso && by_cmsg) {
+			a.gso_size = seg;
+			/* Sometimes a wrong sockopt that the cmsg overrides. */
+			set_gso_sockopt(_metadata, self,
+					quic_rand(&rng) & 1 ? 1300 : 0);
+		} else {
+			set_gso_sockopt(_metadata, self, use_gso ? seg : 0);
+		}
+
+		describe("iteration %d: cid_len %zu, pn_len %u, next_pkt_num %#llx, first pn %#llx",
+			 iter, f.cid_len, pn_len, (unsigned long long)next_pn,
+			 (unsigned long long)first);
+		snprintf(what + strlen(what), sizeof(what) - strlen(what),
+			 ", %d packets, gso %zu by %s, last %zu, %d iovecs",
+			 n, seg, by_cmsg ? "cmsg" : "sockopt", last, ncuts + 1);
+		tx_check(_metadata, self, &f, &bat, &a, cuts, ncuts);
+		ASSERT_EQ(0, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The seed document's examples, with its values, as test code          */
+
+TEST_F(quic, seed_example)
+{
+	static const uint8_t cid[5] = { 0x01, 0x02, 0x03, 0x04, 0x05 };
+	const size_t cut = 4500;
+	struct quic_send_args a;
+	struct flow f = {};
+
+	/* key 00..0f, iv 00..0b, header key 10..1f */
+	quic_keys_pattern(&f.keys, TLS_CIPHER_AES_GCM_128, 0x00);
+	memcpy(f.cid, cid, sizeof(cid));
+	f.cid_len = sizeof(cid);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len));
+
+	/* 9000 bytes in two iovecs of 4500, next_pkt_num 0x0d65c9. */
+	a = tx_args(self, &f, 0x0d65c9);
+	describe("seed example: 9000 bytes, two iovecs");
+	batch_fill(&bat, &f, 0x0d65c9, 2, 9000, 1, 0);
+	tx_check(_metadata, self, &f, &bat, &a, &cut, 1);
+
+	/* The GSO example: 1200-byte fragments, packets every 1184. */
+	describe("seed example: UDP_SEGMENT 1200");
+	set_gso_sockopt(_metadata, self, 1200);
+	batch_fill(&bat, &f, 0x0d65c9, 2, 1184, 8, 9000 - 7 * 1184);
+	tx_check(_metadata, self, &f, &bat, &a, &cut, 1);
+	set_gso_sockopt(_metadata, self, 0);
+
+	ASSERT_EQ(0, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	describe("seed example after DEL");
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, &cut, 1));
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Counters and teardown                                                */
+
+static int lo_up(void)
+{
+	struct ifreq ifr = {};
+	int fd, ret;
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	ret = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	if (!ret) {
+		ifr.ifr_flags |= IFF_UP;
+		ret = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return ret;
+}
+
+/*
+ * Move the test into a fresh network namespace, where the counters start
+ * from zero, and redo the fixture's setup there. Returns false (after
+ * SKIP) if namespaces are not available.
+ */
+static bool fresh_netns(struct __test_metadata *_metadata,
+			FIXTURE_DATA(quic) * self,
+			const FIXTURE_VARIANT(quic) * variant)
+{
+	close(self->sfd);
+	close(self->rfd);
+	self->sfd = -1;
+	self->rfd = -1;
+	if (unshare(CLONE_NEWNET)) {
+		SKIP(return false, "unshare(CLONE_NEWNET): %s",
+		     strerror(errno));
+	}
+	ASSERT_EQ(0, lo_up());
+	open_sockets(_metadata, self, variant);
+	ASSERT_TRUE(attach_and_add(_metadata, self, variant));
+	return true;
+}
+
+/* Poll until counter @name of @fd reads @want; return the last value. */
+static long long stat_wait(int fd, const char *name, long long want)
+{
+	long long val = quic_stat(fd, name);
+	int waited;
+
+	for (waited = 0; val != want && waited < STAT_WAIT_MS; waited += 10) {
+		usleep(10000);
+		val = quic_stat(fd, name);
+	}
+	return val;
+}
+
+TEST_F(quic, counters_add_del)
+{
+	struct quic_keys bad;
+	struct flow f;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	ASSERT_EQ(1, quic_stat(-1, "QuicCurrTxSw"));
+	ASSERT_EQ(1, quic_stat(-1, "QuicTxSw"));
+	ASSERT_EQ(0, quic_stat(-1, "QuicTxSwError"));
+
+	flow_init(&f, variant->cipher, 4);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len));
+	ASSERT_EQ(2, quic_stat(-1, "QuicCurrTxSw"));
+	ASSERT_EQ(2, quic_stat(-1, "QuicTxSw"));
+
+	/* Refused ADDs count nothing. */
+	ASSERT_EQ(-1, quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len));
+	bad = f.keys;
+	bad.cipher = 0;
+	ASSERT_EQ(-1, quic_conn_add(self->sfd, &bad, f.cid + 1, 2));
+	ASSERT_EQ(2, quic_stat(-1, "QuicCurrTxSw"));
+	ASSERT_EQ(2, quic_stat(-1, "QuicTxSw"));
+
+	ASSERT_EQ(0, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	ASSERT_EQ(1, quic_stat(-1, "QuicCurrTxSw"));
+	ASSERT_EQ(2, quic_stat(-1, "QuicTxSw"));
+	ASSERT_EQ(-1, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	ASSERT_EQ(1, quic_stat(-1, "QuicCurrTxSw"));
+
+	ASSERT_EQ(0, quic_conn_del(self->sfd, self->flow.cid,
+				   self->flow.cid_len));
+	ASSERT_EQ(0, quic_stat(-1, "QuicCurrTxSw"));
+	ASSERT_EQ(2, quic_stat(-1, "QuicTxSw"));
+}
+
+TEST_F(quic, counters_per_netns)
+{
+	long long curr, total;
+	int outer;
+
+	outer = open("/proc/net/quic_stat", O_RDONLY);
+	ASSERT_GE(outer, 0);
+	curr = quic_stat(outer, "QuicCurrTxSw");
+	total = quic_stat(outer, "QuicTxSw");
+	ASSERT_GE(curr, 1);
+	ASSERT_GE(total, 1);
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	/* The fixture's first socket, closed in fresh_netns(), counted out. */
+	ASSERT_EQ(curr - 1, stat_wait(outer, "QuicCurrTxSw", curr - 1));
+	/* The new namespace counts its own connection only. */
+	ASSERT_EQ(1, quic_stat(-1, "QuicCurrTxSw"));
+	ASSERT_EQ(1, quic_stat(-1, "QuicTxSw"));
+	ASSERT_EQ(total, quic_stat(outer, "QuicTxSw"));
+	close(outer);
+
+	describe("send in a new namespace");
+	still_works(_metadata, self);
+}
+
+TEST_F(quic, close_without_del)
+{
+	static const uint16_t ciphers[] = {
+		TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
+		TLS_CIPHER_AES_CCM_128, TLS_CIPHER_CHACHA20_POLY1305,
+	};
+	struct flow f;
+	int i, fd;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+
+	/* A second socket with many connections, closed without DEL. */
+	fd = sender_socket(variant);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, quic_ulp_attach(fd));
+	for (i = 0; i < 40; i++) {
+		flow_init(&f, ciphers[i % 4], 1 + i % QUIC_CID_MAX);
+		ASSERT_EQ(0, quic_conn_add(fd, &f.keys, f.cid, f.cid_len));
+	}
+	ASSERT_EQ(41, quic_stat(-1, "QuicCurrTxSw"));
+	ASSERT_EQ(41, quic_stat(-1, "QuicTxSw"));
+	close(fd);
+	ASSERT_EQ(1, stat_wait(-1, "QuicCurrTxSw", 1));
+	ASSERT_EQ(41, quic_stat(-1, "QuicTxSw"));
+
+	/* The other socket is unaffected. */
+	still_works(_metadata, self);
+
+	close(self->sfd);
+	self->sfd = -1;
+	ASSERT_EQ(0, stat_wait(-1, "QuicCurrTxSw", 0));
+	ASSERT_EQ(0, quic_stat(-1, "QuicTxSwError"));
+}
+
+static const char * const stat_names[] = {
+	"QuicCurrTxSw", "QuicTxSw", "QuicTxSwError", "QuicTxPackets",
+	"QuicTxBytes", "QuicTxBypassPackets", "QuicTxKeyUpdate",
+	"QuicTxKeyRetire", "QuicTxErrSockopt", "QuicTxErrCmsg",
+	"QuicTxErrNoCmsg", "QuicTxErrUnsupported", "QuicTxErrNoConnection",
+	"QuicTxErrNoKey", "QuicTxErrBadPacket", "QuicTxErrCrypto",
+	"QuicTxErrNoMem", "QuicTxErrFault", "QuicTxErrSend",
+};
+
+#define STAT_FIRST_ERR	8	/* QuicTxErr* follow; QuicTxSwError sums them */
+
+struct stats {
+	long long v[ARRAY_SIZE(stat_names)];
+};
+
+static void stats_read(struct __test_metadata *_metadata, struct stats *s)
+{
+	long long sum = 0;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(stat_names); i++) {
+		s->v[i] = quic_stat(-1, stat_names[i]);
+		ASSERT_GE(s->v[i], 0)
+			TH_LOG("no %s in /proc/net/quic_stat", stat_names[i]);
+		if (i >= STAT_FIRST_ERR)
+			sum += s->v[i];
+	}
+	ASSERT_EQ(s->v[2], sum) TH_LOG("QuicTxSwError is not the sum");
+}
+
+/*
+ * Since @before, counter @name1 moved by @d1 and @name2 (may be NULL) by
+ * @d2, QuicTxSwError by as much as the error counters, nothing else.
+ */
+static void stats_expect(struct __test_metadata *_metadata,
+			 struct stats *before, const char *name1,
+			 long long d1, const char *name2, long long d2)
+{
+	struct stats now;
+	long long want;
+	int i;
+
+	stats_read(_metadata, &now);
+	for (i = 0; i < ARRAY_SIZE(stat_names); i++) {
+		want = before->v[i];
+		if (!strcmp(stat_names[i], name1))
+			want += d1;
+		if (name2 && !strcmp(stat_names[i], name2))
+			want += d2;
+		if (i == 2)
+			continue;
+		EXPECT_EQ(want, now.v[i])
+			TH_LOG("%s: %s moved by %lld", what, stat_names[i],
+			       now.v[i] - before->v[i]);
+	}
+	*before = now;
+}
+
+/* Each kind of refusal counts once, in its own counter. */
+TEST_F(quic, counters_tx_and_errors)
+{
+	struct quic_send_args a;
+	struct iovec iov;
+	struct stats st;
+	struct flow f;
+	long page;
+	void *map;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	a = tx_args(self, &self->flow, 9);
+	stats_read(_metadata, &st);
+	ASSERT_EQ(1, st.v[0]);
+	ASSERT_EQ(1, st.v[1]);
+	ASSERT_EQ(0, st.v[2]);
+
+	describe("one packet");
+	batch_fill(&bat, &self->flow, 9, 1, 321, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	stats_expect(_metadata, &st, "QuicTxPackets", 1, "QuicTxBytes", 321);
+
+	describe("GSO batch");
+	a.gso_size = 400;
+	batch_fill(&bat, &self->flow, 9, 1, 384, 5, 100);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	stats_expect(_metadata, &st, "QuicTxPackets", 5, "QuicTxBytes",
+		     4 * 384 + 100);
+	a.gso_size = 0;
+
+	describe("bypass");
+	a.flags = QUIC_BYPASS_ENCRYPTION;
+	batch_fill(&bat, &self->flow, 9, 1, 200, 1, 0);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+	stats_expect(_metadata, &st, "QuicTxBypassPackets", 1, NULL, 0);
+	a.flags = 0;
+
+	describe("ADD and DEL");
+	flow_init(&f, variant->cipher, 3);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len));
+	stats_expect(_metadata, &st, "QuicCurrTxSw", 1, "QuicTxSw", 1);
+	ASSERT_EQ(0, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	stats_expect(_metadata, &st, "QuicCurrTxSw", -1, NULL, 0);
+
+	describe("DEL refused");
+	ASSERT_REFUSED(ENOENT, quic_conn_del(self->sfd, f.cid, f.cid_len));
+	stats_expect(_metadata, &st, "QuicTxErrSockopt", 1, NULL, 0);
+	describe("ADD refused");
+	ASSERT_REFUSED(EEXIST, quic_conn_add(self->sfd, &self->flow.keys,
+					     self->flow.cid,
+					     self->flow.cid_len));
+	stats_expect(_metadata, &st, "QuicTxErrSockopt", 1, NULL, 0);
+
+	describe("duplicate cmsg");
+	batch_fill(&bat, &self->flow, 9, 1, 100, 1, 0);
+	a.quic_cmsg_count = 2;
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	stats_expect(_metadata, &st, "QuicTxErrCmsg", 1, NULL, 0);
+	a.quic_cmsg_count = 0;
+
+	describe("no cmsg");
+	a.no_quic_cmsg = true;
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	stats_expect(_metadata, &st, "QuicTxErrNoCmsg", 1, NULL, 0);
+	a.no_quic_cmsg = false;
+
+	describe("MSG_MORE");
+	a.msg_flags = MSG_MORE;
+	ASSERT_REFUSED(EOPNOTSUPP, tx_send(self, &bat, &a, NULL, 0));
+	stats_expect(_metadata, &st, "QuicTxErrUnsupported", 1, NULL, 0);
+	a.msg_flags = 0;
+
+	describe("unknown DCID");
+	bat.data[1] ^= 0xff;
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	stats_expect(_metadata, &st, "QuicTxErrNoConnection", 1, NULL, 0);
+
+	describe("packet too short");
+	batch_fill(&bat, &self->flow, 9, 1, QUIC_MIN_PKT(8) - 1, 1, 0);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	stats_expect(_metadata, &st, "QuicTxErrBadPacket", 1, NULL, 0);
+
+	describe("unreadable data");
+	page = sysconf(_SC_PAGESIZE);
+	map = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	iov.iov_base = map;
+	iov.iov_len = 100;
+	ASSERT_REFUSED(EFAULT, quic_sendmsg(self->sfd, &iov, 1, &a));
+	munmap(map, page);
+	stats_expect(_metadata, &st, "QuicTxErrFault", 1, NULL, 0);
+
+	rx_quiet(_metadata, self);
+}
+
+/* Ciphertext queued at the receiver outlives the sender and its keys. */
+TEST_F(quic, close_with_data_queued)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 64);
+	static uint8_t sent[BUF_LEN];
+	struct flow f = self->flow;
+
+	a.gso_size = 1300;
+	batch_fill(&bat, &f, 64, 1, 1300 - QUIC_TAG_LEN, 20, 0);
+	memcpy(sent, bat.data, bat.len);
+	describe("batch sent, then the sender closed");
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	memset(bat.data, 0, bat.len);
+	close(self->sfd);
+	self->sfd = -1;
+	rx_check(_metadata, self, &f, &bat, sent, 64);
+	rx_none(_metadata, self);
+}
+
+static int sysfs_entries(const char *path)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * Unload the module right after sockets with connections were closed (their
+ * entries are freed after a grace period), then let the next attach load
+ * it again and check that it encrypts.
+ */
+TEST(module_reload)
+{
+	struct sockaddr_in dst = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	socklen_t len = sizeof(dst);
+	struct quic_send_args a;
+	uint8_t out[512], dgram[512];
+	int fd, rfd, i, err = 0;
+	struct flow f;
+	uint64_t pn;
+
+	if (access("/sys/module/quic/initstate", F_OK))
+		SKIP(return, "quic is not a loaded module");
+	if (sysfs_entries("/sys/module/quic/holders") != 0)
+		SKIP(return, "another module uses quic");
+
+	rng = quic_seed;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, quic_ulp_attach(fd));
+	for (i = 0; i < 16; i++) {
+		flow_init(&f, TLS_CIPHER_AES_GCM_128 + i % 4, i);
+		ASSERT_EQ(0, quic_conn_add(fd, &f.keys, f.cid, f.cid_len));
+	}
+	close(fd);
+
+	/* Other tests' sockets may take a moment to go away. */
+	for (i = 0; i < 50; i++) {
+		err = syscall(__NR_delete_module, "quic", O_NONBLOCK) ?
+		      errno : 0;
+		if (err != EAGAIN && err != EWOULDBLOCK)
+			break;
+		usleep(100000);
+	}
+	ASSERT_EQ(0, err) TH_LOG("delete_module(quic): %s", strerror(err));
+
+	rfd = socket(AF_INET, SOCK_DGRAM, 0);
+	ASSERT_GE(rfd, 0);
+	ASSERT_EQ(0, bind(rfd, (struct sockaddr *)&dst, sizeof(dst)));
+	ASSERT_EQ(0, getsockname(rfd, (struct sockaddr *)&dst, &len));
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, quic_ulp_attach(fd)) TH_LOG("autoload: %s",
+						 strerror(errno));
+	flow_init(&f, TLS_CIPHER_CHACHA20_POLY1305, 4);
+	ASSERT_EQ(0, quic_conn_add(fd, &f.keys, f.cid, f.cid_len));
+
+	batch_fill(&bat, &f, 77, 1, 300, 1, 0);
+	a = (struct quic_send_args) {
+		.addr = (struct sockaddr *)&dst,
+		.addrlen = sizeof(dst),
+		.next_pkt_num = 77,
+		.cid_len = f.cid_len,
+	};
+	ASSERT_EQ((ssize_t)bat.len, quic_sendmsg(fd, &(struct iovec) {
+		.iov_base = bat.data, .iov_len = bat.len }, 1, &a));
+	ASSERT_EQ((ssize_t)bat.len + QUIC_TAG_LEN,
+		  quic_recv(rfd, dgram, sizeof(dgram), RX_WAIT_MS));
+	ASSERT_EQ((ssize_t)bat.len,
+		  quic_unprotect(&f.keys, dgram, bat.len + QUIC_TAG_LEN,
+				 f.cid_len, 77, out, &pn))
+		TH_LOG("%s", quic_error());
+	ASSERT_EQ(0, memcmp(out, bat.data, bat.len));
+	close(fd);
+	close(rfd);
+}
+
+/*
+ * Allocation failures, one at a time: /proc/thread-self/fail-nth fails the
+ * Nth allocation of the calling thread. Blocking allocations must be
+ * eligible, and the messages quiet.
+ */
+static const char * const fault_knobs[][2] = {
+	{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
+	{ "/sys/kernel/debug/failslab/verbose", "0" },
+	{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
+	{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N" },
+	{ "/sys/kernel/debug/fail_page_alloc/min-order", "0" },
+	{ "/sys/kernel/debug/fail_page_alloc/verbose", "0" },
+};
+
+static char fault_saved[ARRAY_SIZE(fault_knobs)][32];
+static bool fault_changed;
+
+static int knob_rw(const char *path, char *buf, size_t len, bool wr)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, wr ? O_WRONLY : O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = wr ? write(fd, buf, strlen(buf)) : read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	if (!wr)
+		buf[n] = '\0';
+	return 0;
+}
+
+static void fault_restore(void)
+{
+	int i;
+
+	for (i = 0; fault_changed && i < ARRAY_SIZE(fault_knobs); i++)
+		knob_rw(fault_knobs[i][0], fault_saved[i], 0, true);
+	fault_changed = false;
+}
+
+/* Returns the fail-nth file, or -1 if fault injection is unavailable. */
+static int fault_setup(void)
+{
+	char val[32];
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(fault_knobs); i++)
+		if (knob_rw(fault_knobs[i][0], fault_saved[i],
+			    sizeof(fault_saved[i]), false))
+			return -1;
+	fault_changed = true;
+	for (i = 0; i < ARRAY_SIZE(fault_knobs); i++) {
+		snprintf(val, sizeof(val), "%s", fault_knobs[i][1]);
+		if (knob_rw(fault_knobs[i][0], val, 0, true))
+			return -1;
+	}
+	return open("/proc/thread-self/fail-nth", O_RDWR);
+}
+
+static void fail_nth_set(int fd, unsigned int nth)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", nth);
+	if (pwrite(fd, buf, strlen(buf), 0) < 0)
+		perror("fail-nth");
+}
+
+/* 0 once the failure was injected, else how many allocations were left. */
+static unsigned int fail_nth_left(int fd)
+{
+	char buf[16] = {};
+
+	if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
+		return 0;
+	return strtoul(buf, NULL, 10);
+}
+
+/*
+ * Fail each allocation of ADD and of an encrypting sendmsg() in turn: the
+ * call fails cleanly (ENOMEM, or ENOBUFS from the socket layer) and sends
+ * nothing, or it succeeds and its packets are right. KASAN and kmemleak
+ * watch the error paths.
+ */
+TEST_F_TIMEOUT(quic, allocation_failures, 300)
+{
+	struct quic_send_args a;
+	unsigned int nth, left;
+	int fd, err, ret;
+	struct flow f;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	fd = fault_setup();
+	if (fd < 0)
+		SKIP(return, "no fault injection (CONFIG_FAILSLAB, debugfs)");
+
+	flow_init(&f, variant->cipher, 6);
+	a = tx_args(self, &f, 3);
+	for (nth = 1; nth < 3000; nth++) {
+		fail_nth_set(fd, nth);
+		ret = quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len);
+		err = errno;
+		left = fail_nth_left(fd);
+		fail_nth_set(fd, 0);
+
+		describe("ADD with allocation %u failing", nth);
+		if (ret) {
+			ASSERT_EQ(ENOMEM, err)
+				TH_LOG("%s: %s", what, strerror(err));
+			ASSERT_REFUSED(ENOENT, quic_conn_del(self->sfd, f.cid,
+							     f.cid_len));
+			continue;
+		}
+		batch_fill(&bat, &f, 3, 1, 200, 1, 0);
+		tx_check(_metadata, self, &f, &bat, &a, NULL, 0);
+		ASSERT_EQ(0, quic_conn_del(self->sfd, f.cid, f.cid_len));
+		if (left)
+			break;	/* ADD made fewer allocations than that */
+	}
+	TH_LOG("ADD: %u allocation points", nth - 1);
+	ASSERT_LT(nth, 3000);
+
+	a = tx_args(self, &self->flow, 50);
+	a.gso_size = 1000;
+	for (nth = 1; nth < 3000; nth++) {
+		batch_fill(&bat, &self->flow, 50, 2, 1000 - QUIC_TAG_LEN, 4,
+			   300);
+		fail_nth_set(fd, nth);
+		ret = tx_send(self, &bat, &a, NULL, 0);
+		err = errno;
+		left = fail_nth_left(fd);
+		fail_nth_set(fd, 0);
+
+		describe("GSO send with allocation %u failing", nth);
+		if (ret < 0) {
+			ASSERT_TRUE(err == ENOMEM || err == ENOBUFS)
+				TH_LOG("%s: %s", what, strerror(err));
+			rx_none(_metadata, self);
+			continue;
+		}
+		ASSERT_EQ((ssize_t)bat.len, ret);
+		rx_check(_metadata, self, &self->flow, &bat, bat.data, 50);
+		rx_none(_metadata, self);
+		if (left)
+			break;
+	}
+	TH_LOG("sendmsg: %u allocation points", nth - 1);
+	ASSERT_LT(nth, 3000);
+	close(fd);
+	fault_restore();
+
+	ASSERT_EQ(1, quic_stat(-1, "QuicCurrTxSw"));
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* The userspace receiver itself, against published vectors             */
+
+static size_t unhex(uint8_t *out, const char *hex)
+{
+	size_t n = 0;
+	unsigned int byte;
+
+	while (hex[0] && hex[1] && sscanf(hex, "%2x", &byte) == 1) {
+		out[n++] = byte;
+		hex += 2;
+	}
+	return n;
+}
+
+TEST(verifier_rfc9001_a5)
+{
+	uint8_t plain[64], wire[64], out[64];
+	struct quic_keys k = { .cipher = TLS_CIPHER_CHACHA20_POLY1305 };
+	const uint64_t pn = 654360564;
+	size_t plen, wlen;
+	uint64_t got;
+
+	/* RFC 9001 A.5: ChaCha20-Poly1305 short header, empty DCID. */
+	unhex(k.key, "c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8");
+	unhex(k.iv, "e0459b3474bdd0e44a41c144");
+	unhex(k.hp, "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4");
+	plen = unhex(plain, "4200bff401");
+	wlen = unhex(wire, "4cfe4189655e5cd55c41f69080575d7999c25a5bfb");
+
+	ASSERT_EQ((ssize_t)wlen, quic_protect(&k, plain, plen, 0, pn, out));
+	ASSERT_EQ(0, memcmp(out, wire, wlen));
+	ASSERT_EQ((ssize_t)plen, quic_unprotect(&k, wire, wlen, 0, pn, out,
+						&got));
+	ASSERT_EQ(pn, got);
+	ASSERT_EQ(0, memcmp(out, plain, plen));
+
+	/* RFC 9000 A.3: largest 0xa82f30ea, 16-bit 0x9b32 -> 0xa82f9b32. */
+	ASSERT_EQ(0xa82f9b32ULL, quic_pn_decode(0xa82f30eaULL + 1, 0x9b32, 2));
+}
+
+TEST(verifier_hp_masks)
+{
+	struct quic_keys k = {};
+	uint8_t sample[16], mask[5], want[5];
+
+	/* AES-128 and AES-256 masks (ring's test files). */
+	k.cipher = TLS_CIPHER_AES_GCM_128;
+	unhex(k.hp, "e8904ecc2e37a6e4cc02271e319c804b");
+	unhex(sample, "13484ec85dc4d36349697c7d4ea1a159");
+	unhex(want, "67387ebf3a");
+	ASSERT_EQ(0, quic_hp_mask(&k, sample, mask));
+	ASSERT_EQ(0, memcmp(mask, want, 5));
+
+	k.cipher = TLS_CIPHER_AES_GCM_256;
+	unhex(k.hp, "85af7213814aec7b92ace6284a906643912ec8853d00d158a927b8697c7ff585");
+	unhex(sample, "82a0db90f4cee12fa4afeddb74396cf6");
+	unhex(want, "670897adf5");
+	ASSERT_EQ(0, quic_hp_mask(&k, sample, mask));
+	ASSERT_EQ(0, memcmp(mask, want, 5));
+
+	k.cipher = TLS_CIPHER_CHACHA20_POLY1305;
+	unhex(k.hp, "59bdff7a5bcdaacf319d99646c6273ad96687d2c74ace678f15a1c710675bb23");
+	unhex(sample, "215a7c1688b4ab7d830dcd052aef9f3c");
+	unhex(want, "6409a6196d");
+	ASSERT_EQ(0, quic_hp_mask(&k, sample, mask));
+	ASSERT_EQ(0, memcmp(mask, want, 5));
+}
+
+/* The receiver must reject what it should: otherwise every test passes. */
+TEST(verifier_rejects_tampering)
+{
+	static const uint16_t ciphers[] = {
+		TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
+		TLS_CIPHER_AES_CCM_128, TLS_CIPHER_CHACHA20_POLY1305,
+	};
+	static uint8_t plain[2048], wire[2048 + QUIC_TAG_LEN], out[2048];
+	static const size_t sizes[] = { 13, 14, 29, 30, 1200, 2048 };
+	uint64_t state = 1, pn;
+	struct flow f;
+	size_t len, i;
+	int c, s;
+
+	for (c = 0; c < ARRAY_SIZE(ciphers); c++) {
+		for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+			rng = state++;
+			flow_init(&f, ciphers[c], 8);
+			batch_fill(&bat, &f, 77, 4, sizes[s], 1, 0);
+			len = bat.len;
+			memcpy(plain, bat.data, len);
+			ASSERT_EQ((ssize_t)(len + QUIC_TAG_LEN),
+				  quic_protect(&f.keys, plain, len, 8, 77,
+					       wire));
+			ASSERT_EQ((ssize_t)len,
+				  quic_unprotect(&f.keys, wire,
+						 len + QUIC_TAG_LEN, 8, 77,
+						 out, &pn));
+			ASSERT_EQ(0, memcmp(out, plain, len));
+			for (i = 0; i < len + QUIC_TAG_LEN; i += 7) {
+				wire[i] ^= 0x20;
+				ASSERT_EQ(-1, quic_unprotect(&f.keys, wire,
+							     len + QUIC_TAG_LEN,
+							     8, 77, out, &pn))
+					TH_LOG("%s, %zu bytes: flip at %zu accepted",
+					       quic_cipher_name(ciphers[c]),
+					       len, i);
+				wire[i] ^= 0x20;
+			}
+		}
+	}
+}
+
+TEST_HARNESS_MAIN

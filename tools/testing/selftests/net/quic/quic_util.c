@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Userspace QUIC helpers for the quic-crypto selftests. The receiver here
+ * shares no code with the kernel: it uses OpenSSL libcrypto for the AEAD
+ * and for the header protection ciphers.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/quic.h>
+#include <linux/tls.h>
+#include <linux/udp.h>
+
+#include <openssl/evp.h>
+
+#include "quic_util.h"
+
+#define QUIC_STAT_PATH	"/proc/net/quic_stat"
+
+static char quic_errbuf[256];
+
+const char *quic_error(void)
+{
+	return quic_errbuf;
+}
+
+static int quic_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(quic_errbuf, sizeof(quic_errbuf), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+size_t quic_key_len(uint16_t cipher)
+{
+	switch (cipher) {
+	case TLS_CIPHER_AES_GCM_128:
+	case TLS_CIPHER_AES_CCM_128:
+		return 16;
+	case TLS_CIPHER_AES_GCM_256:
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return 32;
+	}
+	return 0;
+}
+
+const char *quic_cipher_name(uint16_t cipher)
+{
+	switch (cipher) {
+	case TLS_CIPHER_AES_GCM_128:
+		return "AES-128-GCM";
+	case TLS_CIPHER_AES_GCM_256:
+		return "AES-256-GCM";
+	case TLS_CIPHER_AES_CCM_128:
+		return "AES-128-CCM";
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return "ChaCha20-Poly1305";
+	}
+	return "unknown";
+}
+
+static const EVP_CIPHER *quic_aead_cipher(uint16_t cipher)
+{
+	switch (cipher) {
+	case TLS_CIPHER_AES_GCM_128:
+		return EVP_aes_128_gcm();
+	case TLS_CIPHER_AES_GCM_256:
+		return EVP_aes_256_gcm();
+	case TLS_CIPHER_AES_CCM_128:
+		return EVP_aes_128_ccm();
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return EVP_chacha20_poly1305();
+	}
+	return NULL;
+}
+
+static const EVP_CIPHER *quic_hp_cipher(uint16_t cipher)
+{
+	switch (cipher) {
+	case TLS_CIPHER_AES_GCM_128:
+	case TLS_CIPHER_AES_CCM_128:
+		return EVP_aes_128_ecb();
+	case TLS_CIPHER_AES_GCM_256:
+		return EVP_aes_256_ecb();
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return EVP_chacha20();
+	}
+	return NULL;
+}
+
+void quic_keys_pattern(struct quic_keys *k, uint16_t cipher, uint8_t base)
+{
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	k->cipher = cipher;
+	for (i = 0; i < quic_key_len(cipher); i++) {
+		k->key[i] = base + i;
+		k->hp[i] = base + 0x10 + i;
+	}
+	for (i = 0; i < QUIC_IV_LEN; i++)
+		k->iv[i] = base + i;
+}
+
+void quic_keys_random(struct quic_keys *k, uint16_t cipher, uint64_t *rng)
+{
+	memset(k, 0, sizeof(*k));
+	k->cipher = cipher;
+	quic_rand_bytes(rng, k->key, quic_key_len(cipher));
+	quic_rand_bytes(rng, k->iv, sizeof(k->iv));
+	quic_rand_bytes(rng, k->hp, quic_key_len(cipher));
+}
+
+uint64_t quic_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform enough for tests, in [lo, hi]. */
+uint64_t quic_rand_range(uint64_t *state, uint64_t lo, uint64_t hi)
+{
+	uint64_t span = hi - lo + 1;
+
+	if (!span)
+		return quic_rand(state);
+	return lo + quic_rand(state) % span;
+}
+
+void quic_rand_bytes(uint64_t *state, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	uint64_t r = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (!(i & 7))
+			r = quic_rand(state);
+		p[i] = r;
+		r >>= 8;
+	}
+}
+
+uint64_t quic_pn_decode(uint64_t expected, uint64_t truncated,
+			unsigned int pn_len)
+{
+	uint64_t win = 1ULL << (8 * pn_len);
+	uint64_t hwin = win / 2;
+	uint64_t cand = (expected & ~(win - 1)) | truncated;
+
+	/* The RFC compares signed values; keep both sides non-negative. */
+	if (cand + hwin <= expected && cand < (1ULL << 62) - win)
+		return cand + win;
+	if (cand > expected + hwin && cand >= win)
+		return cand - win;
+	return cand;
+}
+
+size_t quic_short_hdr(uint8_t *buf, const uint8_t *cid, size_t cid_len,
+		      uint64_t pn, unsigned int pn_len, bool key_phase)
+{
+	size_t off = 0;
+	unsigned int i;
+
+	buf[off++] = QUIC_HDR_FIXED | (key_phase ? QUIC_HDR_KEY_PHASE : 0) |
+		     (pn_len - 1);
+	if (cid_len)
+		memcpy(buf + off, cid, cid_len);
+	off += cid_len;
+	for (i = 0; i < pn_len; i++)
+		buf[off++] = pn >> (8 * (pn_len - 1 - i));
+	return off;
+}
+
+int quic_hp_mask(const struct quic_keys *k, const uint8_t *sample,
+		 uint8_t *mask)
+{
+	const EVP_CIPHER *c = quic_hp_cipher(k->cipher);
+	static const uint8_t zero[5];
+	uint8_t out[32];
+	EVP_CIPHER_CTX *ctx;
+	int len, ok;
+
+	if (!c)
+		return quic_fail("no header protection cipher for %u", k->cipher);
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return quic_fail("EVP_CIPHER_CTX_new");
+
+	if (k->cipher == TLS_CIPHER_CHACHA20_POLY1305) {
+		/* OpenSSL's 16-byte IV is le32 counter || 96-bit nonce. */
+		ok = EVP_EncryptInit_ex(ctx, c, NULL, k->hp, sample) &&
+		     EVP_EncryptUpdate(ctx, out, &len, zero, sizeof(zero));
+	} else {
+		ok = EVP_EncryptInit_ex(ctx, c, NULL, k->hp, NULL) &&
+		     EVP_CIPHER_CTX_set_padding(ctx, 0) &&
+		     EVP_EncryptUpdate(ctx, out, &len, sample, QUIC_SAMPLE_LEN);
+	}
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok || len < 5)
+		return quic_fail("header protection cipher failed");
+	memcpy(mask, out, 5);
+	return 0;
+}
+
+static void quic_nonce(const struct quic_keys *k, uint64_t pn, uint8_t *nonce)
+{
+	int i;
+
+	memcpy(nonce, k->iv, QUIC_IV_LEN);
+	for (i = 0; i < 8; i++)
+		nonce[QUIC_IV_LEN - 1 - i] ^= pn >> (8 * i);
+}
+
+/*
+ * One AEAD operation. Encrypt: @in/@len plaintext, @out gets ciphertext
+ * followed by the tag. Decrypt: @in/@len ciphertext followed by the tag,
+ * @out gets @len - 16 bytes of plaintext.
+ */
+static int quic_aead(const struct quic_keys *k, bool enc, uint64_t pn,
+		     const uint8_t *aad, size_t aad_len,
+		     const uint8_t *in, size_t len, uint8_t *out)
+{
+	const EVP_CIPHER *c = quic_aead_cipher(k->cipher);
+	bool ccm = k->cipher == TLS_CIPHER_AES_CCM_128;
+	uint8_t nonce[QUIC_IV_LEN], tag[QUIC_TAG_LEN];
+	size_t data_len = enc ? len : len - QUIC_TAG_LEN;
+	EVP_CIPHER_CTX *ctx;
+	int outl, ok;
+
+	if (!c)
+		return quic_fail("no AEAD for cipher %u", k->cipher);
+	if (!enc && len < QUIC_TAG_LEN)
+		return quic_fail("ciphertext shorter than the tag");
+	quic_nonce(k, pn, nonce);
+	if (!enc)
+		memcpy(tag, in + data_len, QUIC_TAG_LEN);
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return quic_fail("EVP_CIPHER_CTX_new");
+
+	ok = EVP_CipherInit_ex(ctx, c, NULL, NULL, NULL, enc) &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, QUIC_IV_LEN,
+				 NULL);
+	/* CCM wants the tag (length) before the key; the others after. */
+	if (ok && (ccm || !enc))
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
+					 QUIC_TAG_LEN, enc ? NULL : tag);
+	ok = ok && EVP_CipherInit_ex(ctx, NULL, NULL, k->key, nonce, enc);
+	if (ok && ccm)
+		ok = EVP_CipherUpdate(ctx, NULL, &outl, NULL, data_len);
+	ok = ok && EVP_CipherUpdate(ctx, NULL, &outl, aad, aad_len);
+	if (!ok) {
+		EVP_CIPHER_CTX_free(ctx);
+		return quic_fail("AEAD setup failed");
+	}
+
+	ok = EVP_CipherUpdate(ctx, out, &outl, in, data_len);
+	if (ok && !ccm)
+		ok = EVP_CipherFinal_ex(ctx, out + outl, &outl);
+	if (ok && enc)
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
+					 QUIC_TAG_LEN, out + data_len);
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		return quic_fail(enc ? "AEAD seal failed" :
+			"AEAD open failed: tag mismatch (pn %llu)",
+			(unsigned long long)pn);
+	return 0;
+}
+
+ssize_t quic_unprotect(const struct quic_keys *k, const uint8_t *pkt,
+		       size_t len, size_t cid_len, uint64_t expected,
+		       uint8_t *out, uint64_t *pn)
+{
+	size_t pn_off = 1 + cid_len, hdr_len;
+	uint64_t truncated = 0;
+	unsigned int pn_len, i;
+	uint8_t mask[5];
+
+	if (len < pn_off + 4 + QUIC_SAMPLE_LEN)
+		return quic_fail("datagram of %zu bytes has no room for the sample",
+				 len);
+	if (pkt[0] & QUIC_HDR_LONG)
+		return quic_fail("received a long header (0x%02x)", pkt[0]);
+	if (quic_hp_mask(k, pkt + pn_off + 4, mask))
+		return -1;
+
+	memcpy(out, pkt, pn_off);
+	out[0] ^= mask[0] & 0x1f;
+	pn_len = (out[0] & QUIC_HDR_PN_LEN_MASK) + 1;
+	for (i = 0; i < pn_len; i++) {
+		out[pn_off + i] = pkt[pn_off + i] ^ mask[1 + i];
+		truncated = (truncated << 8) | out[pn_off + i];
+	}
+	hdr_len = pn_off + pn_len;
+	*pn = quic_pn_decode(expected, truncated, pn_len);
+
+	if (quic_aead(k, false, *pn, out, hdr_len, pkt + hdr_len,
+		      len - hdr_len, out + hdr_len))
+		return -1;
+	return len - QUIC_TAG_LEN;
+}
+
+ssize_t quic_protect(const struct quic_keys *k, const uint8_t *in,
+		     size_t len, size_t cid_len, uint64_t expected,
+		     uint8_t *out)
+{
+	size_t pn_off = 1 + cid_len, hdr_len;
+	uint64_t truncated = 0, pn;
+	unsigned int pn_len, i;
+	uint8_t mask[5];
+
+	if (len < pn_off + 4)
+		return quic_fail("packet of %zu bytes has no room for the sample",
+				 len);
+	pn_len = (in[0] & QUIC_HDR_PN_LEN_MASK) + 1;
+	hdr_len = pn_off + pn_len;
+	for (i = 0; i < pn_len; i++)
+		truncated = (truncated << 8) | in[pn_off + i];
+	pn = quic_pn_decode(expected, truncated, pn_len);
+
+	memcpy(out, in, hdr_len);
+	if (quic_aead(k, true, pn, in, hdr_len, in + hdr_len, len - hdr_len,
+		      out + hdr_len))
+		return -1;
+	if (quic_hp_mask(k, out + pn_off + 4, mask))
+		return -1;
+	out[0] ^= mask[0] & (in[0] & QUIC_HDR_LONG ? 0x0f : 0x1f);
+	for (i = 0; i < pn_len; i++)
+		out[pn_off + i] ^= mask[1 + i];
+	return len + QUIC_TAG_LEN;
+}
+
+int quic_ulp_attach(int fd)
+{
+	return setsockopt(fd, SOL_UDP, UDP_ULP, "quic-crypto",
+			  sizeof("quic-crypto"));
+}
+
+static void quic_info_key(struct quic_connection_info *ci, const uint8_t *cid,
+			  size_t cid_len)
+{
+	memset(&ci->key, 0, sizeof(ci->key));
+	ci->key.conn_id_length = cid_len;
+	if (cid_len && cid_len <= QUIC_MAX_CONNECTION_ID_SIZE)
+		memcpy(ci->key.conn_id + QUIC_MAX_CONNECTION_ID_SIZE - cid_len,
+		       cid, cid_len);
+}
+
+int quic_conn_add(int fd, const struct quic_keys *k, const uint8_t *cid,
+		  size_t cid_len)
+{
+	struct quic_connection_info ci;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.cipher_type = k->cipher;
+	quic_info_key(&ci, cid, cid_len);
+	memcpy(ci.payload_key, k->key, sizeof(ci.payload_key));
+	memcpy(ci.payload_iv, k->iv, sizeof(ci.payload_iv));
+	memcpy(ci.header_key, k->hp, sizeof(ci.header_key));
+	return setsockopt(fd, SOL_UDP, UDP_QUIC_ADD_TX_CONNECTION, &ci,
+			  sizeof(ci));
+}
+
+int quic_conn_del(int fd, const uint8_t *cid, size_t cid_len)
+{
+	struct quic_connection_info ci;
+
+	memset(&ci, 0, sizeof(ci));
+	quic_info_key(&ci, cid, cid_len);
+	return setsockopt(fd, SOL_UDP, UDP_QUIC_DEL_TX_CONNECTION, &ci,
+			  sizeof(ci));
+}
+
+#define QUIC_ALIGN(len)	(((len) + sizeof(size_t) - 1) & ~(sizeof(size_t) - 1))
+
+size_t quic_cmsg_build(void *buf, size_t size, const struct quic_send_args *a)
+{
+	int i, pass, n = a->quic_cmsg_count ? a->quic_cmsg_count : 1;
+	struct quic_tx_ancillary_data anc;
+	size_t off = 0, qlen, qspace;
+	uint8_t *base = buf;
+	struct cmsghdr *cm;
+
+	memset(buf, 0, size);
+	memset(&anc, 0, sizeof(anc));
+	anc.next_pkt_num = a->next_pkt_num;
+	anc.flags = a->flags;
+	anc.conn_id_length = a->cid_len;
+	qlen = CMSG_LEN(sizeof(anc)) + a->quic_cmsg_len_delta;
+	qspace = QUIC_ALIGN(qlen > CMSG_LEN(sizeof(anc)) ?
+			    qlen : CMSG_LEN(sizeof(anc)));
+
+	for (pass = 0; pass < 2; pass++) {
+		bool gso_pass = (pass == 0) == a->gso_first;
+
+		if (gso_pass && a->gso_size) {
+			if (off + CMSG_SPACE(sizeof(uint16_t)) > size)
+				return 0;
+			cm = (struct cmsghdr *)(base + off);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			memcpy(CMSG_DATA(cm), &a->gso_size, sizeof(uint16_t));
+			off += CMSG_SPACE(sizeof(uint16_t));
+		}
+		if (gso_pass && a->extra) {
+			if (off + CMSG_SPACE(sizeof(int)) > size)
+				return 0;
+			cm = (struct cmsghdr *)(base + off);
+			cm->cmsg_level = a->extra_level;
+			cm->cmsg_type = a->extra_type;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &a->extra_val, sizeof(int));
+			off += CMSG_SPACE(sizeof(int));
+		}
+		if (gso_pass || a->no_quic_cmsg)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (off + qspace > size)
+				return 0;
+			cm = (struct cmsghdr *)(base + off);
+			cm->cmsg_level = IPPROTO_UDP;
+			cm->cmsg_type = UDP_QUIC_ENCRYPT;
+			cm->cmsg_len = qlen;
+			memcpy(CMSG_DATA(cm), &anc, sizeof(anc));
+			off += qspace;
+		}
+	}
+	return off;
+}
+
+ssize_t quic_sendmsg(int fd, const struct iovec *iov, size_t iovcnt,
+		     const struct quic_send_args *a)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[QUIC_CMSG_BUF];
+	} cbuf;
+	struct msghdr msg = {};
+	size_t clen;
+
+	clen = quic_cmsg_build(cbuf.buf, sizeof(cbuf.buf), a);
+	msg.msg_name = (void *)a->addr;
+	msg.msg_namelen = a->addr ? a->addrlen : 0;
+	msg.msg_iov = (struct iovec *)iov;
+	msg.msg_iovlen = iovcnt;
+	msg.msg_control = clen ? cbuf.buf : NULL;
+	msg.msg_controllen = clen;
+	return sendmsg(fd, &msg, a->msg_flags);
+}
+
+ssize_t quic_recv(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t ret;
+
+	ret = recv(fd, buf, len, MSG_DONTWAIT);
+	if (ret >= 0 || errno != EAGAIN)
+		return ret;
+	ret = poll(&pfd, 1, timeout_ms);
+	if (ret < 0)
+		return ret;
+	return recv(fd, buf, len, MSG_DONTWAIT);
+}
+
+long long quic_stat(int fd, const char *name)
+{
+	size_t name_len = strlen(name), used = 0;
+	bool own = fd < 0;
+	char buf[8192], *line, *end;
+	long long val = -1;
+	ssize_t n;
+
+	if (own)
+		fd = open(QUIC_STAT_PATH, O_RDONLY);
+	else if (lseek(fd, 0, SEEK_SET))
+		return -1;
+	if (fd < 0)
+		return -1;
+	while (used < sizeof(buf) - 1) {
+		n = read(fd, buf + used, sizeof(buf) - 1 - used);
+		if (n <= 0)
+			break;
+		used += n;
+	}
+	if (own)
+		close(fd);
+	buf[used] = '\0';
+
+	for (line = buf; line && *line; line = end) {
+		end = strchr(line, '\n');
+		if (end)
+			*end++ = '\0';
+		if (strncmp(line, name, name_len) ||
+		    (line[name_len] != '\t' && line[name_len] != ' '))
+			continue;
+		val = strtoll(line + name_len + 1, NULL, 10);
+		break;
+	}
+	return val;
+}
