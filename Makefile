@@ -41,7 +41,7 @@ vm: kernel
 	@scripts/vm-run -n vm $(if $(CMD),-- "$$CMD")
 
 demo: kernel
-	@scripts/build-demo
+	@scripts/build-userspace
 	@scripts/vm-run -n demo -- demo/run
 
 check:
