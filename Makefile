@@ -3,7 +3,12 @@
 # Project driver. Everything generated goes to build/.
 #
 #   make demo            boot the test kernel and show the offload working
+#   make bench           kernel offload vs userspace crypto on a non-debug kernel:
+#                        build/bench/{results.csv,summary.txt,*.png}
+#                        (BENCH_REPS=5 BENCH_MS=250 BENCH_CONNS=1,1000,100000)
 #   make check           static checks, build, boot, KUnit and kselftests
+#   make fuzz            boot the test kernel, run quic_fuzz for FUZZ_CALLS calls
+#                        (default 1000000; FUZZ_THREADS, FUZZ_SEED, FUZZ_ARGS), count kernel reports
 #   make vm CMD='...'    boot the test kernel and run CMD as root (no CMD: a shell)
 #   make tree            assemble build/linux (base + patches/ as commits)
 #   make kernel          build the debug test kernel, modules and uAPI headers
@@ -18,7 +23,7 @@ SHELL := /bin/bash
 BUILD := $(CURDIR)/build
 SELFTESTS := $(BUILD)/linux/tools/testing/selftests/net/quic
 
-.PHONY: all deps tree kernel selftests vm demo check series bisect-check clean
+.PHONY: all deps tree kernel selftests vm demo bench fuzz check series bisect-check clean
 
 all: kernel
 
@@ -43,6 +48,14 @@ vm: kernel
 demo: kernel
 	@scripts/build-userspace
 	@scripts/vm-run -n demo -- demo/run
+
+bench: tree
+	@ACCEL=$(ACCEL) scripts/bench
+
+fuzz: kernel
+	@scripts/build-userspace
+	@FUZZ_CALLS=$(FUZZ_CALLS) FUZZ_THREADS=$(FUZZ_THREADS) FUZZ_SEED=$(FUZZ_SEED) \
+		FUZZ_ARGS="$(FUZZ_ARGS)" fuzz/run-vm
 
 check:
 	@scripts/check

@@ -4,14 +4,16 @@
  *
  * The send path finds a connection with one RCU lookup and takes a
  * reference, so it may sleep while it copies and encrypts.  Removal unlinks
- * the entry and drops the table's reference; the last reference frees the
- * entry after a grace period, once no lookup can still see it.
+ * the entry, waits for the senders still encrypting with it, then drops the
+ * table's reference and frees the entry after a grace period, once no
+ * lookup can still see it.
  */
 
 #include <kunit/visibility.h>
 #include <linux/rhashtable.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/wait_bit.h>
 
 #include "quic_conn.h"
 
@@ -60,10 +62,34 @@ static void quic_conn_free_rcu(struct rcu_head *head)
  */
 void quic_conn_put(struct quic_conn *conn)
 {
-	if (refcount_dec_and_test(&conn->refcnt))
+	if (refcount_dec_and_test(&conn->refcnt)) {
 		call_rcu(&conn->rcu, quic_conn_free_rcu);
+		return;
+	}
+	/* Order the decrement before wake_up_var()'s waitqueue check. */
+	smp_mb__after_atomic();
+	wake_up_var(&conn->refcnt);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_put);
+
+/*
+ * Drop the table's reference to an entry just removed from it, once no
+ * sender holds the entry any more: when the DEL returns, no packet is being
+ * protected with its keys.  Senders hold the entry only while they encrypt,
+ * never while they wait for the socket lock, so the caller may hold it.
+ * The reference can only go from one to zero here, so a lookup that still
+ * finds the entry cannot take a new one afterwards.
+ */
+static void quic_conn_release_unlinked(struct quic_conn *conn)
+{
+	/* A dying task stops waiting; the last sender frees the entry. */
+	if (wait_var_event_killable(&conn->refcnt,
+				    refcount_dec_if_one(&conn->refcnt))) {
+		quic_conn_put(conn);
+		return;
+	}
+	call_rcu(&conn->rcu, quic_conn_free_rcu);
+}
 
 /**
  * quic_conn_get() - find a connection and hold it
@@ -177,7 +203,7 @@ int quic_conn_del(struct quic_conn_table *table,
 	rcu_read_unlock();
 
 	if (!err)
-		quic_conn_put(conn);
+		quic_conn_release_unlinked(conn);
 	return err;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_del);

@@ -13,7 +13,9 @@
  */
 
 #include <kunit/test.h>
+#include <linux/completion.h>
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -623,6 +625,40 @@ static void quic_cipher_find_test(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, quic_cipher_find(TLS_CIPHER_AES_CCM_128 + 10));
 }
 
+/*
+ * Destroying a key set leaves none of its key material behind: the
+ * header protection key schedule is wiped in place.  The payload keys are
+ * freed with kfree_sensitive() and crypto_free_aead(), which wipes the
+ * transform's key schedule.
+ */
+static void quic_keys_destroy_wipes_test(struct kunit *test)
+{
+	static const u16 ciphers[] = {
+		TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
+		TLS_CIPHER_AES_CCM_128, TLS_CIPHER_CHACHA20_POLY1305,
+	};
+	struct quic_crypto_keys *keys;
+	u8 key[32], iv[QUIC_IV_SIZE], hp[32];
+	unsigned int i;
+
+	memset(key, 0xa5, sizeof(key));
+	memset(iv, 0x5a, sizeof(iv));
+	memset(hp, 0xc3, sizeof(hp));
+	keys = kunit_kzalloc(test, sizeof(*keys), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, keys);
+	for (i = 0; i < ARRAY_SIZE(ciphers); i++) {
+		KUNIT_ASSERT_EQ(test,
+				quic_crypto_keys_init(keys,
+						      quic_cipher_find(ciphers[i]),
+						      key, iv, hp), 0);
+		KUNIT_EXPECT_NOT_NULL(test, memchr_inv(&keys->hp_aes, 0,
+						       sizeof(keys->hp_aes)));
+		quic_crypto_keys_destroy(keys);
+		KUNIT_EXPECT_NULL_MSG(test, memchr_inv(keys, 0, sizeof(*keys)),
+				      "cipher %u", ciphers[i]);
+	}
+}
+
 static struct kunit_case quic_crypto_test_cases[] = {
 	KUNIT_CASE_PARAM(quic_pn_decode_test, quic_pn_gen_params),
 	KUNIT_CASE_PARAM(quic_nonce_test, quic_nonce_gen_params),
@@ -631,6 +667,7 @@ static struct kunit_case quic_crypto_test_cases[] = {
 	KUNIT_CASE_PARAM(quic_hp_mask_test, quic_hp_gen_params),
 	KUNIT_CASE_PARAM(quic_packet_protect_test, quic_pkt_gen_params),
 	KUNIT_CASE_PARAM(quic_packet_protect_sg_test, quic_pkt_gen_params),
+	KUNIT_CASE(quic_keys_destroy_wipes_test),
 	{}
 };
 
@@ -753,11 +790,32 @@ static void quic_conn_add_invalid_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, quic_conn_table_init(table), 0);
 }
 
-/* A sender holding a connection keeps it usable after DEL. */
+struct quic_test_del {
+	struct quic_conn_table *table;
+	struct quic_connection_info_key key;
+	struct completion done;
+	int err;
+};
+
+static int quic_test_del_fn(void *arg)
+{
+	struct quic_test_del *del = arg;
+
+	del->err = quic_conn_del(del->table, &del->key);
+	complete(&del->done);
+	return 0;
+}
+
+/*
+ * A sender holding a connection keeps it usable, and DEL returns only once
+ * that sender is done, so no packet uses the keys after DEL.
+ */
 static void quic_conn_get_after_del_test(struct kunit *test)
 {
 	struct quic_conn_table *table = test->priv;
+	struct quic_test_del del = { .table = table };
 	struct quic_connection_info info;
+	struct task_struct *task;
 	struct quic_conn *conn;
 	struct quic_cid cid;
 
@@ -769,12 +827,23 @@ static void quic_conn_get_after_del_test(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, conn);
 	KUNIT_EXPECT_MEMEQ(test, &conn->dcid, &cid, sizeof(cid));
 
-	KUNIT_EXPECT_EQ(test, quic_conn_del(table, &info.key), 0);
+	del.key = info.key;
+	init_completion(&del.done);
+	task = kthread_run(quic_test_del_fn, &del, "quic_kunit_del");
+	if (IS_ERR(task)) {
+		quic_conn_put(conn);
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(task));
+		return;
+	}
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&del.done, HZ / 5),
+			0);
 	KUNIT_EXPECT_NULL(test, quic_conn_get(table, &cid));
 	KUNIT_EXPECT_PTR_EQ(test, conn->tx.cipher,
 			    quic_cipher_find(TLS_CIPHER_AES_CCM_128));
 	KUNIT_EXPECT_NOT_NULL(test, conn->tx.aead[0]->tfm);
 	quic_conn_put(conn);
+	wait_for_completion(&del.done);
+	KUNIT_EXPECT_EQ(test, del.err, 0);
 }
 
 static int quic_test_key_phase(struct quic_conn_table *table,

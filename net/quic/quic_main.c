@@ -95,8 +95,11 @@ static int quic_set_tx_key_phase(struct sock *sk, sockptr_t optval,
 
 	if (optlen != sizeof(info))
 		return quic_sockopt_error(sk, -EINVAL);
-	if (copy_from_sockptr(&info, optval, sizeof(info)))
+	if (copy_from_sockptr(&info, optval, sizeof(info))) {
+		/* What was copied before the fault may be part of a key. */
+		memzero_explicit(&info, sizeof(info));
 		return quic_sockopt_error(sk, -EFAULT);
+	}
 
 	err = quic_conn_set_key_phase(&quic_sk(sk)->tx_conns, &info);
 	stat = info.op == QUIC_KEY_PHASE_INSTALL ? QUIC_STAT_TX_KEY_UPDATE :

@@ -458,6 +458,7 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 
 	err = quic_tx_protect_batch(sk, msg, w, conn, &b, tc->anc.next_pkt_num,
 				    &reason);
+	/* Dropped before UDP, which may take the lock a DEL waits under. */
 	quic_conn_put(conn);
 	if (!err) {
 		reason = QUIC_STAT_ERR_SEND;

@@ -360,11 +360,9 @@ FIXTURE_SETUP(quic)
 		     strerror(errno));
 }
 
-static void fault_restore(void);
-
 FIXTURE_TEARDOWN(quic)
 {
-	fault_restore();
+	quic_knobs_restore();
 	if (self->sfd >= 0)
 		close(self->sfd);
 	if (self->rfd >= 0)
@@ -2333,12 +2331,15 @@ TEST_F(quic, counters_per_netns)
 	long long curr, total;
 	int outer;
 
+	/* Outer and inner namespaces are both the test's own. */
+	if (!fresh_netns(_metadata, self, variant))
+		return;
 	outer = open("/proc/net/quic_stat", O_RDONLY);
 	ASSERT_GE(outer, 0);
 	curr = quic_stat(outer, "QuicCurrTxSw");
 	total = quic_stat(outer, "QuicTxSw");
-	ASSERT_GE(curr, 1);
-	ASSERT_GE(total, 1);
+	ASSERT_EQ(1, curr);
+	ASSERT_EQ(1, total);
 
 	if (!fresh_netns(_metadata, self, variant))
 		return;
@@ -2596,15 +2597,15 @@ TEST(module_reload)
 	struct flow f;
 	uint64_t pn;
 
-	if (access("/sys/module/quic/initstate", F_OK))
-		SKIP(return, "quic is not a loaded module");
-	if (sysfs_entries("/sys/module/quic/holders") != 0)
-		SKIP(return, "another module uses quic");
-
 	rng = quic_seed;
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	ASSERT_GE(fd, 0);
+	/* Loads the module if it is not loaded yet. */
 	ASSERT_EQ(0, quic_ulp_attach(fd));
+	if (access("/sys/module/quic/initstate", F_OK))
+		SKIP(close(fd); return, "quic is built in");
+	if (sysfs_entries("/sys/module/quic/holders") != 0)
+		SKIP(close(fd); return, "another module uses quic");
 	for (i = 0; i < 16; i++) {
 		flow_init(&f, TLS_CIPHER_AES_GCM_128 + i % 4, i);
 		ASSERT_EQ(0, quic_conn_add(fd, &f.keys, f.cid, f.cid_len));
@@ -2653,87 +2654,6 @@ TEST(module_reload)
 }
 
 /*
- * Allocation failures, one at a time: /proc/thread-self/fail-nth fails the
- * Nth allocation of the calling thread. Blocking allocations must be
- * eligible, and the messages quiet.
- */
-static const char * const fault_knobs[][2] = {
-	{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
-	{ "/sys/kernel/debug/failslab/verbose", "0" },
-	{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
-	{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N" },
-	{ "/sys/kernel/debug/fail_page_alloc/min-order", "0" },
-	{ "/sys/kernel/debug/fail_page_alloc/verbose", "0" },
-};
-
-static char fault_saved[ARRAY_SIZE(fault_knobs)][32];
-static bool fault_changed;
-
-static int knob_rw(const char *path, char *buf, size_t len, bool wr)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, wr ? O_WRONLY : O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = wr ? write(fd, buf, strlen(buf)) : read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	if (!wr)
-		buf[n] = '\0';
-	return 0;
-}
-
-static void fault_restore(void)
-{
-	int i;
-
-	for (i = 0; fault_changed && i < ARRAY_SIZE(fault_knobs); i++)
-		knob_rw(fault_knobs[i][0], fault_saved[i], 0, true);
-	fault_changed = false;
-}
-
-/* Returns the fail-nth file, or -1 if fault injection is unavailable. */
-static int fault_setup(void)
-{
-	char val[32];
-	int i;
-
-	for (i = 0; i < ARRAY_SIZE(fault_knobs); i++)
-		if (knob_rw(fault_knobs[i][0], fault_saved[i],
-			    sizeof(fault_saved[i]), false))
-			return -1;
-	fault_changed = true;
-	for (i = 0; i < ARRAY_SIZE(fault_knobs); i++) {
-		snprintf(val, sizeof(val), "%s", fault_knobs[i][1]);
-		if (knob_rw(fault_knobs[i][0], val, 0, true))
-			return -1;
-	}
-	return open("/proc/thread-self/fail-nth", O_RDWR);
-}
-
-static void fail_nth_set(int fd, unsigned int nth)
-{
-	char buf[16];
-
-	snprintf(buf, sizeof(buf), "%u", nth);
-	if (pwrite(fd, buf, strlen(buf), 0) < 0)
-		perror("fail-nth");
-}
-
-/* 0 once the failure was injected, else how many allocations were left. */
-static unsigned int fail_nth_left(int fd)
-{
-	char buf[16] = {};
-
-	if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
-		return 0;
-	return strtoul(buf, NULL, 10);
-}
-
-/*
  * Fail each allocation of ADD and of an encrypting sendmsg() in turn: the
  * call fails cleanly (ENOMEM, or ENOBUFS from the socket layer) and sends
  * nothing, or it succeeds and its packets are right. KASAN and kmemleak
@@ -2748,18 +2668,18 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 
 	if (!fresh_netns(_metadata, self, variant))
 		return;
-	fd = fault_setup();
+	fd = quic_fault_setup();
 	if (fd < 0)
 		SKIP(return, "no fault injection (CONFIG_FAILSLAB, debugfs)");
 
 	flow_init(&f, variant->cipher, 6);
 	a = tx_args(self, &f, 3);
 	for (nth = 1; nth < 3000; nth++) {
-		fail_nth_set(fd, nth);
+		quic_fail_nth_set(fd, nth);
 		ret = quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len);
 		err = errno;
-		left = fail_nth_left(fd);
-		fail_nth_set(fd, 0);
+		left = quic_fail_nth_left(fd);
+		quic_fail_nth_set(fd, 0);
 
 		describe("ADD with allocation %u failing", nth);
 		if (ret) {
@@ -2783,11 +2703,11 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 	for (nth = 1; nth < 3000; nth++) {
 		batch_fill(&bat, &self->flow, 50, 2, 1000 - QUIC_TAG_LEN, 4,
 			   300);
-		fail_nth_set(fd, nth);
+		quic_fail_nth_set(fd, nth);
 		ret = tx_send(self, &bat, &a, NULL, 0);
 		err = errno;
-		left = fail_nth_left(fd);
-		fail_nth_set(fd, 0);
+		left = quic_fail_nth_left(fd);
+		quic_fail_nth_set(fd, 0);
 
 		describe("GSO send with allocation %u failing", nth);
 		if (ret < 0) {
@@ -2805,7 +2725,7 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 	TH_LOG("sendmsg: %u allocation points", nth - 1);
 	ASSERT_LT(nth, 3000);
 	close(fd);
-	fault_restore();
+	quic_knobs_restore();
 
 	ASSERT_EQ(1, quic_stat(-1, "QuicCurrTxSw"));
 	still_works(_metadata, self);

@@ -22,105 +22,15 @@
 #include <linux/quic.h>
 #include <linux/tls.h>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 
 #include "../../kselftest_harness.h"
 #include "quic_util.h"
 
 #define RX_WAIT_MS	3000
 #define QUIET_MS	100
-#define SECRET_MAX	48
 #define PKT_MAX		1400
 #define BATCH_MAX	16
-
-/* HKDF-Expand-Label of TLS 1.3 (RFC 8446, section 7.1), empty context. */
-static int expand_label(const char *md, const uint8_t *secret,
-			size_t secret_len, const char *label, uint8_t *out,
-			size_t out_len)
-{
-	uint8_t info[2 + 1 + 255 + 1];
-	size_t label_len = strlen("tls13 ") + strlen(label);
-	OSSL_PARAM params[5], *p = params;
-	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-	EVP_KDF_CTX *ctx;
-	EVP_KDF *kdf;
-	size_t n = 0;
-	int ret;
-
-	info[n++] = out_len >> 8;
-	info[n++] = out_len;
-	info[n++] = label_len;
-	memcpy(info + n, "tls13 ", 6);
-	memcpy(info + n + 6, label, strlen(label));
-	n += label_len;
-	info[n++] = 0;
-
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (!kdf)
-		return -1;
-	ctx = EVP_KDF_CTX_new(kdf);
-	EVP_KDF_free(kdf);
-	if (!ctx)
-		return -1;
-	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						(char *)md, 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-						 (void *)secret, secret_len);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
-	*p = OSSL_PARAM_construct_end();
-	ret = EVP_KDF_derive(ctx, out, out_len, params) == 1 ? 0 : -1;
-	EVP_KDF_CTX_free(ctx);
-	return ret;
-}
-
-static const char *cipher_md(uint16_t cipher)
-{
-	return cipher == TLS_CIPHER_AES_GCM_256 ? "SHA384" : "SHA256";
-}
-
-static size_t cipher_hash_len(uint16_t cipher)
-{
-	return cipher == TLS_CIPHER_AES_GCM_256 ? 48 : 32;
-}
-
-/* One key generation: its secret and the keys derived from it. */
-struct gen {
-	uint8_t secret[SECRET_MAX];
-	struct quic_keys keys;
-};
-
-/* Keys of a secret (RFC 9001, section 5.1); hp is that of @hp_from. */
-static int gen_keys(struct gen *g, uint16_t cipher, const uint8_t *hp_from)
-{
-	const char *md = cipher_md(cipher);
-	size_t hl = cipher_hash_len(cipher), kl = quic_key_len(cipher);
-
-	memset(&g->keys, 0, sizeof(g->keys));
-	g->keys.cipher = cipher;
-	if (expand_label(md, g->secret, hl, "quic key", g->keys.key, kl) ||
-	    expand_label(md, g->secret, hl, "quic iv", g->keys.iv, QUIC_IV_LEN))
-		return -1;
-	if (hp_from) {
-		memcpy(g->keys.hp, hp_from, kl);
-		return 0;
-	}
-	return expand_label(md, g->secret, hl, "quic hp", g->keys.hp, kl);
-}
-
-/* The generation after @g: secret via "quic ku", header key unchanged. */
-static int gen_next(struct gen *next, const struct gen *g)
-{
-	uint16_t cipher = g->keys.cipher;
-
-	if (expand_label(cipher_md(cipher), g->secret, cipher_hash_len(cipher),
-			 "quic ku", next->secret, cipher_hash_len(cipher)))
-		return -1;
-	return gen_keys(next, cipher, g->keys.hp);
-}
 
 static int hex2bin(const char *hex, uint8_t *out, size_t len)
 {
@@ -168,14 +78,14 @@ TEST(derivation_vectors)
 	for (i = 0; i < ARRAY_SIZE(ku_vectors); i++) {
 		ASSERT_EQ(0, hex2bin(ku_vectors[i].secret, secret, 32));
 		ASSERT_EQ(0, hex2bin(ku_vectors[i].expect, expect, 32));
-		ASSERT_EQ(0, expand_label("SHA256", secret, 32,
-					  ku_vectors[i].label, out, 32));
+		ASSERT_EQ(0, quic_expand_label("SHA256", secret, 32,
+					       ku_vectors[i].label, out, 32));
 		EXPECT_EQ(0, memcmp(out, expect, 32))
 			TH_LOG("vector %zu (%s) differs", i,
 			       ku_vectors[i].label);
 	}
 	ASSERT_EQ(0, hex2bin("e0459b3474bdd0e44a41c144", want_iv, 12));
-	ASSERT_EQ(0, expand_label("SHA256", secret, 32, "quic iv", iv, 12));
+	ASSERT_EQ(0, quic_expand_label("SHA256", secret, 32, "quic iv", iv, 12));
 	EXPECT_EQ(0, memcmp(iv, want_iv, 12));
 }
 
@@ -186,7 +96,7 @@ FIXTURE(ku)
 	uint8_t cid[8];
 	size_t cid_len;
 	uint64_t rng;
-	struct gen gen[8];
+	struct quic_gen gen[8];
 };
 
 FIXTURE_VARIANT(ku)
@@ -207,14 +117,17 @@ FIXTURE_SETUP(ku)
 	socklen_t len = sizeof(self->dst);
 	size_t i;
 
+	/* Counters of a namespace of its own: other tests may run meanwhile. */
+	if (quic_netns_fresh())
+		SKIP(return, "no network namespace: %s", strerror(errno));
 	self->rng = 0x6b65792d75706474ULL ^ variant->cipher;
 	self->cid_len = sizeof(self->cid);
 	quic_rand_bytes(&self->rng, self->cid, self->cid_len);
 
-	quic_rand_bytes(&self->rng, self->gen[0].secret, SECRET_MAX);
-	ASSERT_EQ(0, gen_keys(&self->gen[0], variant->cipher, NULL));
+	quic_rand_bytes(&self->rng, self->gen[0].secret, QUIC_SECRET_MAX);
+	ASSERT_EQ(0, quic_gen_keys(&self->gen[0], variant->cipher, NULL));
 	for (i = 1; i < ARRAY_SIZE(self->gen); i++)
-		ASSERT_EQ(0, gen_next(&self->gen[i], &self->gen[i - 1]));
+		ASSERT_EQ(0, quic_gen_next(&self->gen[i], &self->gen[i - 1]));
 
 	self->rfd = socket(AF_INET, SOCK_DGRAM, 0);
 	ASSERT_GE(self->rfd, 0);
@@ -240,36 +153,16 @@ FIXTURE_TEARDOWN(ku)
 	close(self->rfd);
 }
 
-static int key_phase(int fd, const uint8_t *cid, size_t cid_len,
-		     uint8_t op, uint8_t phase, const struct quic_keys *k)
-{
-	struct quic_tx_key_phase_info info;
-
-	memset(&info, 0, sizeof(info));
-	if (cid_len <= sizeof(info.key.conn_id))
-		memcpy(info.key.conn_id + sizeof(info.key.conn_id) - cid_len,
-		       cid, cid_len);
-	info.key.conn_id_length = cid_len;
-	info.op = op;
-	info.phase = phase;
-	if (k) {
-		memcpy(info.payload_key, k->key, sizeof(info.payload_key));
-		memcpy(info.payload_iv, k->iv, sizeof(info.payload_iv));
-	}
-	return setsockopt(fd, SOL_UDP, UDP_QUIC_SET_TX_KEY_PHASE, &info,
-			  sizeof(info));
-}
-
 static int install(FIXTURE_DATA(ku) * self, uint8_t phase, int g)
 {
-	return key_phase(self->sfd, self->cid, self->cid_len,
-			 QUIC_KEY_PHASE_INSTALL, phase, &self->gen[g].keys);
+	return quic_key_phase(self->sfd, self->cid, self->cid_len,
+			      QUIC_KEY_PHASE_INSTALL, phase, &self->gen[g].keys);
 }
 
 static int retire(FIXTURE_DATA(ku) * self, uint8_t phase)
 {
-	return key_phase(self->sfd, self->cid, self->cid_len,
-			 QUIC_KEY_PHASE_RETIRE, phase, NULL);
+	return quic_key_phase(self->sfd, self->cid, self->cid_len,
+			      QUIC_KEY_PHASE_RETIRE, phase, NULL);
 }
 
 /*
@@ -445,19 +338,19 @@ TEST_F(ku, bad_arguments)
 
 	EXPECT_EQ(-1, install(self, 2, 1));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, key_phase(self->sfd, self->cid, self->cid_len, 0, 1,
-				&self->gen[1].keys));
+	EXPECT_EQ(-1, quic_key_phase(self->sfd, self->cid, self->cid_len, 0, 1,
+				     &self->gen[1].keys));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, key_phase(self->sfd, self->cid, self->cid_len, 3, 1,
-				&self->gen[1].keys));
+	EXPECT_EQ(-1, quic_key_phase(self->sfd, self->cid, self->cid_len, 3, 1,
+				     &self->gen[1].keys));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, key_phase(self->sfd, other, sizeof(other),
-				QUIC_KEY_PHASE_INSTALL, 1,
-				&self->gen[1].keys));
+	EXPECT_EQ(-1, quic_key_phase(self->sfd, other, sizeof(other),
+				     QUIC_KEY_PHASE_INSTALL, 1,
+				     &self->gen[1].keys));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(-1, key_phase(self->sfd, self->cid, 21,
-				QUIC_KEY_PHASE_INSTALL, 1,
-				&self->gen[1].keys));
+	EXPECT_EQ(-1, quic_key_phase(self->sfd, self->cid, 21,
+				     QUIC_KEY_PHASE_INSTALL, 1,
+				     &self->gen[1].keys));
 	EXPECT_EQ(EINVAL, errno);
 
 	/* reserved must be zero */

@@ -5,6 +5,7 @@
  * and for the header protection ciphers.
  */
 
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -13,12 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 
 #include <linux/quic.h>
 #include <linux/tls.h>
 #include <linux/udp.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 
 #include "quic_util.h"
 
@@ -514,4 +521,230 @@ long long quic_stat(int fd, const char *name)
 		break;
 	}
 	return val;
+}
+
+/* HKDF-Expand-Label of TLS 1.3 (RFC 8446, section 7.1), empty context. */
+int quic_expand_label(const char *md, const uint8_t *secret,
+		      size_t secret_len, const char *label, uint8_t *out,
+		      size_t out_len)
+{
+	uint8_t info[2 + 1 + 255 + 1];
+	size_t label_len = strlen("tls13 ") + strlen(label);
+	OSSL_PARAM params[5], *p = params;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+	EVP_KDF_CTX *ctx;
+	EVP_KDF *kdf;
+	size_t n = 0;
+	int ret;
+
+	info[n++] = out_len >> 8;
+	info[n++] = out_len;
+	info[n++] = label_len;
+	memcpy(info + n, "tls13 ", 6);
+	memcpy(info + n + 6, label, strlen(label));
+	n += label_len;
+	info[n++] = 0;
+
+	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if (!kdf)
+		return -1;
+	ctx = EVP_KDF_CTX_new(kdf);
+	EVP_KDF_free(kdf);
+	if (!ctx)
+		return -1;
+	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						(char *)md, 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						 (void *)secret, secret_len);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
+	*p = OSSL_PARAM_construct_end();
+	ret = EVP_KDF_derive(ctx, out, out_len, params) == 1 ? 0 : -1;
+	EVP_KDF_CTX_free(ctx);
+	return ret;
+}
+
+static const char *cipher_md(uint16_t cipher)
+{
+	return cipher == TLS_CIPHER_AES_GCM_256 ? "SHA384" : "SHA256";
+}
+
+static size_t cipher_hash_len(uint16_t cipher)
+{
+	return cipher == TLS_CIPHER_AES_GCM_256 ? 48 : 32;
+}
+
+/* Keys of a secret (RFC 9001, section 5.1); hp is that of @hp_from. */
+int quic_gen_keys(struct quic_gen *g, uint16_t cipher, const uint8_t *hp_from)
+{
+	const char *md = cipher_md(cipher);
+	size_t hl = cipher_hash_len(cipher), kl = quic_key_len(cipher);
+
+	memset(&g->keys, 0, sizeof(g->keys));
+	g->keys.cipher = cipher;
+	if (quic_expand_label(md, g->secret, hl, "quic key", g->keys.key,
+			      kl) ||
+	    quic_expand_label(md, g->secret, hl, "quic iv", g->keys.iv,
+			      QUIC_IV_LEN))
+		return -1;
+	if (hp_from) {
+		memcpy(g->keys.hp, hp_from, kl);
+		return 0;
+	}
+	return quic_expand_label(md, g->secret, hl, "quic hp", g->keys.hp, kl);
+}
+
+/* The generation after @g: secret via "quic ku", header key unchanged. */
+int quic_gen_next(struct quic_gen *next, const struct quic_gen *g)
+{
+	uint16_t cipher = g->keys.cipher;
+	size_t hl = cipher_hash_len(cipher);
+
+	if (quic_expand_label(cipher_md(cipher), g->secret, hl, "quic ku",
+			      next->secret, hl))
+		return -1;
+	return quic_gen_keys(next, cipher, g->keys.hp);
+}
+
+int quic_netns_fresh(void)
+{
+	struct ifreq ifr = {};
+	int fd, ret;
+
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	ret = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	if (!ret) {
+		ifr.ifr_flags |= IFF_UP;
+		ret = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return ret;
+}
+
+int quic_key_phase(int fd, const uint8_t *cid, size_t cid_len, uint8_t op,
+		   uint8_t phase, const struct quic_keys *k)
+{
+	struct quic_tx_key_phase_info info;
+	struct quic_connection_info ci;
+
+	memset(&info, 0, sizeof(info));
+	quic_info_key(&ci, cid, cid_len);
+	info.key = ci.key;
+	info.op = op;
+	info.phase = phase;
+	if (k) {
+		memcpy(info.payload_key, k->key, sizeof(info.payload_key));
+		memcpy(info.payload_iv, k->iv, sizeof(info.payload_iv));
+	}
+	return setsockopt(fd, SOL_UDP, UDP_QUIC_SET_TX_KEY_PHASE, &info,
+			  sizeof(info));
+}
+
+bool quic_contains(const void *buf, size_t len, const void *pat, size_t plen)
+{
+	return plen <= len && memmem(buf, len, pat, plen);
+}
+
+#define QUIC_KNOBS_MAX	32
+
+static struct {
+	char path[128];
+	char val[64];
+} quic_knobs[QUIC_KNOBS_MAX];
+static int quic_knobs_nr;
+
+static int quic_file_rw(const char *path, char *buf, size_t len, bool wr)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, wr ? O_WRONLY : O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = wr ? write(fd, buf, strlen(buf)) : read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	if (!wr)
+		buf[n] = '\0';
+	return 0;
+}
+
+int quic_knob_set(const char *path, const char *val)
+{
+	char buf[64];
+	int i;
+
+	for (i = 0; i < quic_knobs_nr; i++)
+		if (!strcmp(quic_knobs[i].path, path))
+			break;
+	if (i == quic_knobs_nr) {
+		if (i == QUIC_KNOBS_MAX || strlen(path) >= sizeof(quic_knobs[i].path))
+			return -1;
+		if (quic_file_rw(path, quic_knobs[i].val,
+				 sizeof(quic_knobs[i].val), false))
+			return -1;
+		snprintf(quic_knobs[i].path, sizeof(quic_knobs[i].path), "%s",
+			 path);
+		quic_knobs_nr++;
+	}
+	snprintf(buf, sizeof(buf), "%s", val);
+	return quic_file_rw(path, buf, 0, true);
+}
+
+void quic_knobs_restore(void)
+{
+	char off[] = "0";
+
+	/* This thread's failures first, or restoring could fail too. */
+	quic_file_rw("/proc/thread-self/make-it-fail", off, 0, true);
+	quic_file_rw("/proc/thread-self/fail-nth", off, 0, true);
+	/* Last set first: a knob may only be valid once another one is. */
+	while (quic_knobs_nr > 0) {
+		quic_knobs_nr--;
+		quic_file_rw(quic_knobs[quic_knobs_nr].path,
+			     quic_knobs[quic_knobs_nr].val, 0, true);
+	}
+}
+
+int quic_fault_setup(void)
+{
+	static const char * const knobs[][2] = {
+		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
+		{ "/sys/kernel/debug/failslab/verbose", "0" },
+		{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
+		{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N" },
+		{ "/sys/kernel/debug/fail_page_alloc/min-order", "0" },
+		{ "/sys/kernel/debug/fail_page_alloc/verbose", "0" },
+		{ NULL, NULL },
+	};
+	unsigned int i;
+
+	for (i = 0; knobs[i][0]; i++)
+		if (quic_knob_set(knobs[i][0], knobs[i][1]))
+			return -1;
+	return open("/proc/thread-self/fail-nth", O_RDWR);
+}
+
+void quic_fail_nth_set(int fd, unsigned int nth)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", nth);
+	if (pwrite(fd, buf, strlen(buf), 0) < 0)
+		perror("fail-nth");
+}
+
+unsigned int quic_fail_nth_left(int fd)
+{
+	char buf[16] = {};
+
+	if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
+		return 0;
+	return strtoul(buf, NULL, 10);
 }

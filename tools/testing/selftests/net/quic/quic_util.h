@@ -137,4 +137,52 @@ ssize_t quic_recv(int fd, void *buf, size_t len, int timeout_ms);
  */
 long long quic_stat(int fd, const char *name);
 
+/*
+ * Key schedule of RFC 9001 section 5.1 with HKDF-Expand-Label (RFC 8446,
+ * section 7.1) from OpenSSL, and the key update of section 6.
+ */
+#define QUIC_SECRET_MAX		48
+
+struct quic_gen {			/* one key generation */
+	uint8_t secret[QUIC_SECRET_MAX];
+	struct quic_keys keys;
+};
+
+int quic_expand_label(const char *md, const uint8_t *secret,
+		      size_t secret_len, const char *label, uint8_t *out,
+		      size_t out_len);
+/* Keys of @g->secret; the header key is derived too unless @hp_from. */
+int quic_gen_keys(struct quic_gen *g, uint16_t cipher, const uint8_t *hp_from);
+/* The generation after @g: secret via "quic ku", header key kept. */
+int quic_gen_next(struct quic_gen *next, const struct quic_gen *g);
+
+/* Move the caller into a new network namespace with lo up. */
+int quic_netns_fresh(void);
+
+/* UDP_QUIC_SET_TX_KEY_PHASE; @k may be NULL (RETIRE). */
+int quic_key_phase(int fd, const uint8_t *cid, size_t cid_len, uint8_t op,
+		   uint8_t phase, const struct quic_keys *k);
+
+/* True if @len bytes at @buf contain the @plen bytes at @pat. */
+bool quic_contains(const void *buf, size_t len, const void *pat, size_t plen);
+
+/*
+ * Fault injection knobs (debugfs, /proc). quic_knob_set() remembers the
+ * first value it overwrites in each file so that quic_knobs_restore() can
+ * put it back; it returns -1 if the file cannot be written.
+ */
+int quic_knob_set(const char *path, const char *val);
+void quic_knobs_restore(void);
+
+/*
+ * Make blocking and order-0 allocations eligible for failslab and
+ * fail_page_alloc, quietly, and open /proc/thread-self/fail-nth. Returns
+ * its fd, or -1 if fault injection is not available.
+ */
+int quic_fault_setup(void);
+/* Fail the @nth allocation of the calling thread from now (0: none). */
+void quic_fail_nth_set(int fd, unsigned int nth);
+/* 0 once the failure was injected, else how many allocations were left. */
+unsigned int quic_fail_nth_left(int fd);
+
 #endif

@@ -1,0 +1,1100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * quic_bench: sender CPU cost of QUIC 1-RTT packet protection, kernel
+ * offload against userspace crypto, in one run on one kernel.
+ *
+ *   quic_bench [-r REPS] [-m MS] [-c 1,1000,100000] [-M MODES] [-a ACCEL]
+ *              -o DIR DST
+ *
+ * DST is an IPv4 address routed to a dummy device, which frees every skb in
+ * its xmit routine: nothing is received, so no receiver can be the
+ * bottleneck and every cycle measured is the sender's.  Modes:
+ *
+ *   plain    plaintext UDP GSO send, no crypto (the floor)
+ *   user     OpenSSL AEAD + header protection per packet, then GSO send
+ *            (what QUIC libraries do today)
+ *   user-zc  the same with MSG_ZEROCOPY
+ *   kernel   plaintext handed to the UDP_QUIC_ENCRYPT offload
+ *   aead     OpenSSL AEAD alone on the same packets (no header
+ *            protection, no send)
+ *   af_alg   the kernel's AEAD on the same packets through AF_ALG, one
+ *            packet per sendmsg()/read() pair (syscalls and copies included)
+ *   conns    kernel mode, one packet per call, each to a random one of N
+ *            connections on one socket
+ *
+ * -M limits the run to a comma-separated list of modes (default: all).
+ *
+ * Cost is the sending thread's CPU time (CLOCK_THREAD_CPUTIME_ID, user and
+ * system: encryption inside sendmsg() is charged to the caller) per wire
+ * byte (UDP payload, tags included).  Repetitions are interleaved so that
+ * noise from other load hits every mode alike.  Before measuring, each
+ * cipher's userspace sealer and the kernel offload are checked against the
+ * selftests' independent OpenSSL receiver over loopback.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/errqueue.h>
+#include <linux/if_alg.h>
+#include <linux/quic.h>
+#include <linux/tls.h>
+#include <linux/udp.h>
+#include <openssl/evp.h>
+
+#include "quic_util.h"
+
+#ifndef SOL_ALG
+#define SOL_ALG			279
+#endif
+#ifndef SO_ZEROCOPY
+#define SO_ZEROCOPY		60
+#endif
+#ifndef MSG_ZEROCOPY
+#define MSG_ZEROCOPY		0x4000000
+#endif
+
+#define CID_LEN			8
+#define PN_LEN			4
+#define HDR_LEN			(1 + CID_LEN + PN_LEN)
+#define MAX_DGRAM		65535
+#define IP_UDP_HDRS		28	/* IPv4 + UDP: the 64 KB limit counts them */
+#define MAX_SEGS		128	/* the kernel's UDP_MAX_SEGMENTS */
+#define ZC_RING			8	/* MSG_ZEROCOPY buffers in flight */
+#define PORT			4433
+#define MAX_RESULTS		4096
+
+enum mode { M_PLAIN, M_USER, M_USER_ZC, M_KERNEL, M_AEAD, M_AF_ALG, M_CONNS,
+	    M_COUNT };
+static const char *const mode_name[M_COUNT] = {
+	"plain", "user", "user-zc", "kernel", "aead", "af_alg", "conns",
+};
+
+static const uint16_t ciphers[] = {
+	TLS_CIPHER_AES_GCM_128, TLS_CIPHER_CHACHA20_POLY1305,
+};
+#define NCIPHERS (sizeof(ciphers) / sizeof(ciphers[0]))
+static const unsigned int sizes[] = { 1200, 1452 };
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+/* 0 stands for a full batch: as many packets as fit a 64 KB datagram */
+static const unsigned int batches[] = { 1, 8, 0 };
+#define NBATCHES (sizeof(batches) / sizeof(batches[0]))
+
+struct result {
+	int rep;
+	enum mode mode;
+	uint16_t cipher;	/* 0 for plain */
+	unsigned int size, batch, conns;
+	uint64_t calls, packets, bytes, wall_ns, cpu_ns, errors;
+};
+
+static struct result results[MAX_RESULTS];
+static unsigned int nresults;
+static unsigned int opt_reps = 5, opt_ms = 250;
+static const char *opt_accel = "unknown", *opt_out = ".";
+static char opt_conns[256] = "1,1000,100000";
+static unsigned int opt_modes = (1u << M_COUNT) - 1;
+static struct sockaddr_in dst;
+/* Every call that went to the dummy device, warm-up included. */
+static uint64_t dev_sends, dev_errors;
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "quic_bench: ");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static unsigned int full_batch(unsigned int size)
+{
+	unsigned int n = (MAX_DGRAM - IP_UDP_HDRS) / size;
+
+	return n > MAX_SEGS ? MAX_SEGS : n;
+}
+
+static unsigned int batch_count(unsigned int batch, unsigned int size)
+{
+	return batch ? batch : full_batch(size);
+}
+
+static const char *cipher_label(uint16_t cipher)
+{
+	return cipher ? quic_cipher_name(cipher) : "none";
+}
+
+/* ---- userspace packet protection, contexts kept across packets ---- */
+
+struct sealer {
+	EVP_CIPHER_CTX *aead, *hp;
+	bool chacha;
+	uint8_t iv[QUIC_IV_LEN];
+};
+
+static void sealer_init(struct sealer *s, const struct quic_keys *k)
+{
+	const EVP_CIPHER *aead, *hp;
+
+	s->chacha = k->cipher == TLS_CIPHER_CHACHA20_POLY1305;
+	aead = s->chacha ? EVP_chacha20_poly1305() : EVP_aes_128_gcm();
+	hp = s->chacha ? EVP_chacha20() : EVP_aes_128_ecb();
+	memcpy(s->iv, k->iv, sizeof(s->iv));
+	s->aead = EVP_CIPHER_CTX_new();
+	s->hp = EVP_CIPHER_CTX_new();
+	if (!s->aead || !s->hp ||
+	    !EVP_EncryptInit_ex(s->aead, aead, NULL, k->key, NULL) ||
+	    !EVP_EncryptInit_ex(s->hp, hp, NULL, k->hp, NULL) ||
+	    (!s->chacha && !EVP_CIPHER_CTX_set_padding(s->hp, 0)))
+		die("OpenSSL context setup failed");
+}
+
+static void sealer_free(struct sealer *s)
+{
+	EVP_CIPHER_CTX_free(s->aead);
+	EVP_CIPHER_CTX_free(s->hp);
+}
+
+/* AEAD of one packet of @len bytes (@HDR_LEN of header) from @in to @out. */
+static void seal_payload(struct sealer *s, uint64_t pn, const uint8_t *in,
+			 size_t len, uint8_t *out)
+{
+	uint8_t nonce[QUIC_IV_LEN];
+	int outl, i;
+
+	memcpy(nonce, s->iv, sizeof(nonce));
+	for (i = 0; i < 8; i++)
+		nonce[QUIC_IV_LEN - 1 - i] ^= pn >> (8 * i);
+	if (!EVP_EncryptInit_ex(s->aead, NULL, NULL, NULL, nonce) ||
+	    !EVP_EncryptUpdate(s->aead, NULL, &outl, in, HDR_LEN) ||
+	    !EVP_EncryptUpdate(s->aead, out + HDR_LEN, &outl, in + HDR_LEN,
+			       len - HDR_LEN) ||
+	    !EVP_EncryptFinal_ex(s->aead, out + HDR_LEN + outl, &outl) ||
+	    !EVP_CIPHER_CTX_ctrl(s->aead, EVP_CTRL_AEAD_GET_TAG, QUIC_TAG_LEN,
+				 out + len))
+		die("OpenSSL seal failed");
+}
+
+/* RFC 9001 packet protection: AEAD, then mask the first byte and the PN. */
+static void seal_packet(struct sealer *s, uint64_t pn, const uint8_t *in,
+			size_t len, uint8_t *out)
+{
+	static const uint8_t zero[5];
+	const uint8_t *sample;
+	uint8_t mask[16];
+	int outl, i;
+
+	seal_payload(s, pn, in, len, out);
+	memcpy(out, in, HDR_LEN);
+	sample = out + 1 + CID_LEN + 4;
+	if (s->chacha) {
+		if (!EVP_EncryptInit_ex(s->hp, NULL, NULL, NULL, sample) ||
+		    !EVP_EncryptUpdate(s->hp, mask, &outl, zero, sizeof(zero)))
+			die("OpenSSL header protection failed");
+	} else if (!EVP_EncryptUpdate(s->hp, mask, &outl, sample, 16)) {
+		die("OpenSSL header protection failed");
+	}
+	out[0] ^= mask[0] & 0x1f;
+	for (i = 0; i < PN_LEN; i++)
+		out[1 + CID_LEN + i] ^= mask[1 + i];
+}
+
+/* ---- the kernel's AEAD through AF_ALG ---- */
+
+static int alg_open(const struct quic_keys *k)
+{
+	struct sockaddr_alg sa = { .salg_family = AF_ALG, .salg_type = "aead" };
+	bool chacha = k->cipher == TLS_CIPHER_CHACHA20_POLY1305;
+	int tfm, op;
+
+	snprintf((char *)sa.salg_name, sizeof(sa.salg_name), "%s",
+		 chacha ? "rfc7539(chacha20,poly1305)" : "gcm(aes)");
+	tfm = socket(AF_ALG, SOCK_SEQPACKET, 0);
+	if (tfm < 0)
+		return -1;
+	if (bind(tfm, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    setsockopt(tfm, SOL_ALG, ALG_SET_KEY, k->key,
+		       quic_key_len(k->cipher)) ||
+	    setsockopt(tfm, SOL_ALG, ALG_SET_AEAD_AUTHSIZE, NULL,
+		       QUIC_TAG_LEN)) {
+		close(tfm);
+		return -1;
+	}
+	op = accept(tfm, NULL, 0);
+	close(tfm);
+	return op;
+}
+
+static int alg_seal(int op, const struct quic_keys *k, uint64_t pn,
+		    const uint8_t *in, size_t len, uint8_t *out)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(uint32_t)) * 2 +
+			    CMSG_SPACE(sizeof(struct af_alg_iv) + QUIC_IV_LEN)];
+	} cbuf;
+	struct iovec iov = { .iov_base = (void *)in, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+	};
+	struct af_alg_iv *aiv;
+	struct cmsghdr *cm;
+	uint32_t val;
+	int i;
+
+	memset(&cbuf, 0, sizeof(cbuf));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_ALG;
+	cm->cmsg_type = ALG_SET_OP;
+	cm->cmsg_len = CMSG_LEN(sizeof(val));
+	val = ALG_OP_ENCRYPT;
+	memcpy(CMSG_DATA(cm), &val, sizeof(val));
+	cm = CMSG_NXTHDR(&msg, cm);
+	cm->cmsg_level = SOL_ALG;
+	cm->cmsg_type = ALG_SET_AEAD_ASSOCLEN;
+	cm->cmsg_len = CMSG_LEN(sizeof(val));
+	val = HDR_LEN;
+	memcpy(CMSG_DATA(cm), &val, sizeof(val));
+	cm = CMSG_NXTHDR(&msg, cm);
+	cm->cmsg_level = SOL_ALG;
+	cm->cmsg_type = ALG_SET_IV;
+	cm->cmsg_len = CMSG_LEN(sizeof(*aiv) + QUIC_IV_LEN);
+	aiv = (struct af_alg_iv *)CMSG_DATA(cm);
+	aiv->ivlen = QUIC_IV_LEN;
+	memcpy(aiv->iv, k->iv, QUIC_IV_LEN);
+	for (i = 0; i < 8; i++)
+		aiv->iv[QUIC_IV_LEN - 1 - i] ^= pn >> (8 * i);
+
+	if (sendmsg(op, &msg, 0) != (ssize_t)len)
+		return -1;
+	return read(op, out, len + QUIC_TAG_LEN) == (ssize_t)(len + QUIC_TAG_LEN) ?
+	       0 : -1;
+}
+
+/* ---- sockets ---- */
+
+static int udp_socket(const struct sockaddr_in *to)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0 || connect(fd, (const struct sockaddr *)to, sizeof(*to)))
+		die("UDP socket to %s: %s", inet_ntoa(to->sin_addr),
+		    strerror(errno));
+	return fd;
+}
+
+static void conn_cid(uint32_t i, uint8_t *cid)
+{
+	memset(cid, 0xbe, CID_LEN);
+	cid[4] = i >> 24;
+	cid[5] = i >> 16;
+	cid[6] = i >> 8;
+	cid[7] = i;
+}
+
+static void conn_keys(uint16_t cipher, struct quic_keys *k)
+{
+	quic_keys_pattern(k, cipher, cipher == TLS_CIPHER_AES_GCM_128 ?
+			  0x30 : 0x50);
+}
+
+/* An offload socket with connections 0..n-1, all with the same keys. */
+static int offload_socket(const struct sockaddr_in *to, uint16_t cipher,
+			  uint32_t n)
+{
+	uint8_t cid[CID_LEN];
+	struct quic_keys k;
+	int fd = udp_socket(to);
+	uint32_t i;
+
+	conn_keys(cipher, &k);
+	if (quic_ulp_attach(fd))
+		die("UDP_ULP quic-crypto: %s", strerror(errno));
+	for (i = 0; i < n; i++) {
+		conn_cid(i, cid);
+		if (quic_conn_add(fd, &k, cid, CID_LEN))
+			die("adding connection %u: %s", i, strerror(errno));
+	}
+	return fd;
+}
+
+/* ---- one measured run ---- */
+
+struct run {
+	enum mode mode;
+	uint16_t cipher;
+	unsigned int size, batch;	/* batch: packets per call */
+	int fd;
+	uint32_t conns;
+	struct sealer *seal;
+	const struct quic_keys *keys;
+	uint8_t *pt;		/* plaintext packets, size - 16 apart */
+	uint8_t *wire[ZC_RING];	/* datagram buffers */
+	uint64_t pn;
+	uint64_t zc_sent, zc_done, zc_copied;
+	uint32_t rng;
+};
+
+static void put_hdr(uint8_t *p, const uint8_t *cid, uint64_t pn)
+{
+	p[0] = QUIC_HDR_FIXED | (PN_LEN - 1);
+	memcpy(p + 1, cid, CID_LEN);
+	p[1 + CID_LEN] = pn >> 24;
+	p[2 + CID_LEN] = pn >> 16;
+	p[3 + CID_LEN] = pn >> 8;
+	p[4 + CID_LEN] = pn;
+}
+
+static size_t add_cmsg(uint8_t *buf, size_t off, int level, int type,
+		       const void *data, size_t len)
+{
+	struct cmsghdr *cm = (struct cmsghdr *)(buf + off);
+
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+	return off + CMSG_SPACE(len);
+}
+
+static int send_batch(int fd, uint8_t *buf, size_t len, uint16_t gso,
+		      const struct quic_tx_ancillary_data *anc, int flags)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(uint16_t)) +
+			    CMSG_SPACE(sizeof(*anc))];
+	} cbuf;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf.buf };
+	size_t off = 0;
+
+	memset(&cbuf, 0, sizeof(cbuf));
+	if (gso)
+		off = add_cmsg(cbuf.buf, off, SOL_UDP, UDP_SEGMENT, &gso,
+			       sizeof(gso));
+	if (anc)
+		off = add_cmsg(cbuf.buf, off, IPPROTO_UDP, UDP_QUIC_ENCRYPT,
+			       anc, sizeof(*anc));
+	msg.msg_controllen = off;
+	if (!off)
+		msg.msg_control = NULL;
+	return sendmsg(fd, &msg, flags) == (ssize_t)len ? 0 : -1;
+}
+
+/* Read MSG_ZEROCOPY completions; wait for them if @need is not done. */
+static void zc_reap(struct run *r, uint64_t need)
+{
+	for (;;) {
+		uint8_t control[128];
+		struct msghdr msg = { .msg_control = control,
+				      .msg_controllen = sizeof(control) };
+		struct sock_extended_err *ee;
+		struct cmsghdr *cm;
+		struct pollfd pfd = { .fd = r->fd, .events = 0 };
+
+		if (recvmsg(r->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+			if (errno != EAGAIN)
+				die("MSG_ERRQUEUE: %s", strerror(errno));
+			if (r->zc_done >= need)
+				return;
+			poll(&pfd, 1, 1000);
+			continue;
+		}
+		for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			ee = (struct sock_extended_err *)CMSG_DATA(cm);
+			if (ee->ee_origin != SO_EE_ORIGIN_ZEROCOPY)
+				continue;
+			/* Completions arrive in order here: one sender. */
+			r->zc_done = (uint64_t)ee->ee_data + 1;
+			if (ee->ee_code & SO_EE_CODE_ZEROCOPY_COPIED)
+				r->zc_copied += ee->ee_data - ee->ee_info + 1;
+		}
+	}
+}
+
+/* One call of the mode: @r->batch packets.  Returns 0 or -1 (errno). */
+static int run_once(struct run *r)
+{
+	unsigned int i, n = r->batch, stride = r->size - QUIC_TAG_LEN;
+	uint16_t gso = n > 1 ? r->size : 0;
+	struct quic_tx_ancillary_data anc;
+	uint8_t cid[CID_LEN], *wire;
+	uint32_t c = 0;
+
+	switch (r->mode) {
+	case M_PLAIN:
+		conn_cid(0, cid);
+		for (i = 0; i < n; i++)
+			put_hdr(r->wire[0] + i * r->size, cid, r->pn++);
+		return send_batch(r->fd, r->wire[0], n * r->size, gso, NULL, 0);
+	case M_USER:
+	case M_USER_ZC:
+		conn_cid(0, cid);
+		wire = r->wire[0];
+		if (r->mode == M_USER_ZC) {
+			/* Wait until the buffer's previous send completed. */
+			if (r->zc_sent >= ZC_RING)
+				zc_reap(r, r->zc_sent - ZC_RING + 1);
+			wire = r->wire[r->zc_sent % ZC_RING];
+		}
+		for (i = 0; i < n; i++) {
+			uint8_t *p = r->pt + i * stride;
+
+			put_hdr(p, cid, r->pn);
+			seal_packet(r->seal, r->pn++, p, stride,
+				    wire + i * r->size);
+		}
+		if (r->mode == M_USER)
+			return send_batch(r->fd, wire, n * r->size, gso, NULL, 0);
+		if (send_batch(r->fd, wire, n * r->size, gso, NULL,
+			       MSG_ZEROCOPY))
+			return -1;
+		r->zc_sent++;
+		return 0;
+	case M_KERNEL:
+	case M_CONNS:
+		if (r->conns > 1) {
+			r->rng = r->rng * 1103515245 + 12345;
+			c = (r->rng >> 8) % r->conns;
+		}
+		conn_cid(c, cid);
+		memset(&anc, 0, sizeof(anc));
+		anc.next_pkt_num = r->pn;
+		anc.conn_id_length = CID_LEN;
+		for (i = 0; i < n; i++)
+			put_hdr(r->pt + i * stride, cid, r->pn++);
+		return send_batch(r->fd, r->pt, n * stride, gso, &anc, 0);
+	case M_AEAD:
+		conn_cid(0, cid);
+		for (i = 0; i < n; i++) {
+			uint8_t *p = r->pt + i * stride;
+
+			put_hdr(p, cid, r->pn);
+			seal_payload(r->seal, r->pn++, p, stride,
+				     r->wire[0] + i * r->size);
+		}
+		return 0;
+	case M_AF_ALG:
+		conn_cid(0, cid);
+		for (i = 0; i < n; i++) {
+			uint8_t *p = r->pt + i * stride;
+
+			put_hdr(p, cid, r->pn);
+			if (alg_seal(r->fd, r->keys, r->pn++, p, stride,
+				     r->wire[0] + i * r->size))
+				return -1;
+		}
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static void measure(struct run *r, int rep, unsigned int ms,
+		    struct result *res)
+{
+	/* Reading the clock per call would weigh on single-packet calls. */
+	unsigned int every = r->batch >= 16 ? 1 : 16 / r->batch;
+	uint64_t t0, c0, t1, end, calls = 0, errors = 0;
+
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	end = t0 + (uint64_t)ms * 1000000ULL;
+	do {
+		unsigned int i;
+
+		for (i = 0; i < every; i++, calls++)
+			if (run_once(r))
+				errors++;
+		t1 = clock_ns(CLOCK_MONOTONIC);
+	} while (t1 < end);
+	if (r->mode == M_USER_ZC)
+		zc_reap(r, r->zc_sent);
+
+	memset(res, 0, sizeof(*res));
+	res->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+	res->wall_ns = clock_ns(CLOCK_MONOTONIC) - t0;
+	res->rep = rep;
+	res->mode = r->mode;
+	res->cipher = r->mode == M_PLAIN ? 0 : r->cipher;
+	res->size = r->size;
+	res->batch = r->batch;
+	res->conns = r->mode == M_CONNS ? r->conns : 1;
+	res->calls = calls;
+	res->errors = errors;
+	res->packets = (calls - errors) * r->batch;
+	res->bytes = res->packets * r->size;
+}
+
+/* ---- setup and checks ---- */
+
+static uint8_t *buffer(void)
+{
+	uint8_t *p = aligned_alloc(4096, MAX_DGRAM + 4096);
+
+	if (!p)
+		die("out of memory");
+	/* Payload content does not change the cost; touch every page. */
+	for (size_t i = 0; i < MAX_DGRAM + 4096; i++)
+		p[i] = i * 7;
+	return p;
+}
+
+/*
+ * Send one GSO batch through @mode over loopback and open every datagram
+ * with the selftests' receiver, so a broken sealer or offload cannot
+ * produce figures.
+ */
+static void check_mode(enum mode mode, uint16_t cipher, struct sealer *s)
+{
+	struct sockaddr_in lo = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	unsigned int i, n = 4, size = 1200;
+	uint8_t *pt = buffer(), *wire = buffer(), out[1500], want[1500];
+	socklen_t alen = sizeof(lo);
+	struct quic_keys k;
+	struct run r;
+	int rx;
+	uint64_t pn;
+
+	rx = socket(AF_INET, SOCK_DGRAM, 0);
+	if (rx < 0 || bind(rx, (struct sockaddr *)&lo, sizeof(lo)) ||
+	    getsockname(rx, (struct sockaddr *)&lo, &alen))
+		die("loopback receiver: %s", strerror(errno));
+	conn_keys(cipher, &k);
+	memset(&r, 0, sizeof(r));
+	r.mode = mode;
+	r.cipher = cipher;
+	r.size = size;
+	r.batch = n;
+	r.seal = s;
+	r.pt = pt;
+	r.wire[0] = wire;
+	r.pn = 0x1234567;
+	r.conns = 1;
+	r.fd = mode == M_KERNEL ? offload_socket(&lo, cipher, 1) :
+				  udp_socket(&lo);
+	if (run_once(&r))
+		die("check %s send: %s", mode_name[mode], strerror(errno));
+	for (i = 0; i < n; i++) {
+		ssize_t len = quic_recv(rx, wire, 1500, 3000);
+
+		if (len != (ssize_t)size)
+			die("check %s: datagram %u: %zd bytes", mode_name[mode],
+			    i, len);
+		if (quic_unprotect(&k, wire, len, CID_LEN, 0x1234567 + i, out,
+				   &pn) < 0)
+			die("check %s %s: %s", mode_name[mode],
+			    quic_cipher_name(cipher), quic_error());
+		memcpy(want, pt + i * (size - QUIC_TAG_LEN),
+		       size - QUIC_TAG_LEN);
+		if (pn != 0x1234567 + i ||
+		    memcmp(out + HDR_LEN, want + HDR_LEN,
+			   size - QUIC_TAG_LEN - HDR_LEN))
+			die("check %s: datagram %u differs", mode_name[mode], i);
+	}
+	close(r.fd);
+	close(rx);
+	free(pt);
+	free(wire);
+	printf("check: %-6s %-17s %u datagrams opened by the OpenSSL receiver\n",
+	       mode_name[mode], quic_cipher_name(cipher), n);
+}
+
+static uint64_t dev_tx_packets(void)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen("/sys/class/net/dummy0/statistics/tx_packets", "r");
+
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+/* ---- output ---- */
+
+static void write_csv(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	unsigned int i;
+
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f, "accel,rep,mode,cipher,size,batch,conns,calls,packets,bytes,"
+		"wall_ns,cpu_ns,cpu_ns_per_byte,mbyte_per_s,errors\n");
+	for (i = 0; i < nresults; i++) {
+		const struct result *x = &results[i];
+
+		fprintf(f, "%s,%d,%s,%s,%u,%u,%u,%llu,%llu,%llu,%llu,%llu,%.4f,%.2f,%llu\n",
+			opt_accel, x->rep, mode_name[x->mode],
+			cipher_label(x->cipher), x->size, x->batch, x->conns,
+			(unsigned long long)x->calls,
+			(unsigned long long)x->packets,
+			(unsigned long long)x->bytes,
+			(unsigned long long)x->wall_ns,
+			(unsigned long long)x->cpu_ns,
+			x->bytes ? (double)x->cpu_ns / x->bytes : 0,
+			x->wall_ns ? x->bytes * 1e3 / x->wall_ns : 0,
+			(unsigned long long)x->errors);
+	}
+	fclose(f);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct stat3 {
+	double med, min, max;
+	unsigned int n;
+};
+
+static struct stat3 stats(double *v, unsigned int n)
+{
+	struct stat3 s = { 0 };
+
+	if (!n)
+		return s;
+	qsort(v, n, sizeof(*v), cmp_double);
+	s.n = n;
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+/* cpu ns per byte (or MB/s with @tput) of every rep of one configuration */
+static unsigned int collect(enum mode mode, uint16_t cipher, unsigned int size,
+			    unsigned int batch, unsigned int conns, bool tput,
+			    double *v)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < nresults; i++) {
+		const struct result *x = &results[i];
+
+		if (x->mode != mode || x->cipher != cipher || x->size != size ||
+		    x->batch != batch || x->conns != conns || !x->bytes)
+			continue;
+		v[n++] = tput ? x->bytes * 1e3 / x->wall_ns :
+				(double)x->cpu_ns / x->bytes;
+	}
+	return n;
+}
+
+static struct stat3 cost(enum mode mode, uint16_t cipher, unsigned int size,
+			 unsigned int batch)
+{
+	double v[256];
+
+	return stats(v, collect(mode, mode == M_PLAIN ? 0 : cipher, size,
+				batch, 1, false, v));
+}
+
+/* Per-rep ratio of two modes' costs (reps are interleaved, so paired). */
+static struct stat3 ratio(enum mode num, enum mode sub, enum mode den,
+			  uint16_t cipher, unsigned int size,
+			  unsigned int batch, unsigned int den_batch)
+{
+	double a[256], b[256], c[256], v[256];
+	unsigned int na, nb = 0, nc, i, n = 0;
+
+	na = collect(num, cipher, size, batch, 1, false, a);
+	if (sub != M_COUNT)
+		nb = collect(sub, 0, size, batch, 1, false, b);
+	nc = collect(den, den == M_PLAIN ? 0 : cipher, size, den_batch, 1,
+		     false, c);
+	for (i = 0; i < na && i < nc && (sub == M_COUNT || i < nb); i++)
+		if (c[i] > 0)
+			v[n++] = (a[i] - (sub == M_COUNT ? 0 : b[i])) / c[i];
+	return stats(v, n);
+}
+
+static void out(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+}
+
+static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
+		   uint64_t errors, uint64_t zc_copied, uint64_t zc_sent,
+		   const char *conn_lines)
+{
+	char path[4096];
+	FILE *f, *dat;
+	unsigned int ci, si, bi;
+	struct stat3 head = { 0 };
+	bool emulated = strcmp(opt_accel, "kvm");
+
+	snprintf(path, sizeof(path), "%s/summary.txt", dir);
+	f = fopen(path, "w");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+
+	out(f, "\nquic_bench: accel=%s, %u repetitions of %u ms per configuration\n",
+	    opt_accel, opt_reps, opt_ms);
+	if (emulated)
+		out(f, "NOTE: accel=%s: the guest CPU is emulated (TCG); every figure is an\n"
+		    "emulated cost, useful only for comparing modes with each other.\n",
+		    opt_accel);
+	out(f, "sink: dummy0 (frees each skb in its xmit): %llu skbs counted by the device\n"
+	    "for %llu successful sends, %llu send errors; MSG_ZEROCOPY: %llu of %llu\n"
+	    "sends fell back to copying\n",
+	    (unsigned long long)dev_pkts, (unsigned long long)sends,
+	    (unsigned long long)errors, (unsigned long long)zc_copied,
+	    (unsigned long long)zc_sent);
+	out(f, "cost = sending thread CPU ns per wire byte (user+system), median [min..max]\n"
+	    "ratios are per-repetition pairs, median [min..max]; aead = OpenSSL AEAD alone\n\n");
+
+	for (ci = 0; ci < NCIPHERS; ci++) {
+		uint16_t c = ciphers[ci];
+
+		snprintf(path, sizeof(path), "%s/plot-%s.dat", dir,
+			 c == TLS_CIPHER_AES_GCM_128 ? "aes128gcm" : "chacha20poly1305");
+		dat = fopen(path, "w");
+		if (!dat)
+			die("%s: %s", path, strerror(errno));
+		fprintf(dat, "# label plain(med min max) user(...) user-zc(...) kernel(...) aead(...)\n");
+
+		out(f, "%s\n", quic_cipher_name(c));
+		out(f, "%-5s %5s | %-17s | %-17s | %-17s | %-17s | %7s | %5s | %5s | %9s\n",
+		    "size", "batch", "plain", "user", "user-zc", "kernel",
+		    "kern MB/s", "k/u", "k/uzc", "(k-p)/aead");
+		for (si = 0; si < NSIZES; si++) {
+			unsigned int size = sizes[si];
+			struct stat3 aead = cost(M_AEAD, c, size, 1);
+			struct stat3 alg = cost(M_AF_ALG, c, size, 1);
+
+			for (bi = 0; bi < NBATCHES; bi++) {
+				unsigned int b = batch_count(batches[bi], size);
+				struct stat3 s[4], ku, kz, ka, tp;
+				enum mode m[4] = { M_PLAIN, M_USER, M_USER_ZC,
+						   M_KERNEL };
+				double v[256];
+				char cell[4][64];
+				int j;
+
+				for (j = 0; j < 4; j++) {
+					s[j] = cost(m[j], c, size, b);
+					snprintf(cell[j], sizeof(cell[j]),
+						 "%.2f [%.2f..%.2f]", s[j].med,
+						 s[j].min, s[j].max);
+				}
+				tp = stats(v, collect(M_KERNEL, c, size, b, 1,
+						      true, v));
+				ku = ratio(M_KERNEL, M_COUNT, M_USER, c, size, b, b);
+				kz = ratio(M_KERNEL, M_COUNT, M_USER_ZC, c, size,
+					   b, b);
+				ka = ratio(M_KERNEL, M_PLAIN, M_AEAD, c, size, b,
+					   1);
+				out(f, "%-5u %5u | %-17s | %-17s | %-17s | %-17s | %9.1f | %5.2f | %5.2f | %9.2f\n",
+				    size, b, cell[0], cell[1], cell[2], cell[3],
+				    tp.med, ku.med, kz.med, ka.med);
+				out(f, "%-5s %5s   ratios [min..max]: k/u %.2f..%.2f, k/uzc %.2f..%.2f, (k-p)/aead %.2f..%.2f\n",
+				    "", "", ku.min, ku.max, kz.min, kz.max,
+				    ka.min, ka.max);
+				if (c == TLS_CIPHER_AES_GCM_128 && size == 1200 &&
+				    batches[bi] == 0)
+					head = ku;
+				fprintf(dat, "\"%u/%u\"", size, b);
+				for (j = 0; j < 4; j++)
+					fprintf(dat, " %.4f %.4f %.4f", s[j].med,
+						s[j].min, s[j].max);
+				fprintf(dat, " %.4f %.4f %.4f\n", aead.med,
+					aead.min, aead.max);
+			}
+			out(f, "%-5u  aead alone: OpenSSL %.2f [%.2f..%.2f] ns/B; kernel via AF_ALG %.2f [%.2f..%.2f] ns/B (2 syscalls + 2 copies per packet)\n",
+			    size, aead.med, aead.min, aead.max, alg.med,
+			    alg.min, alg.max);
+		}
+		fclose(dat);
+		out(f, "\n");
+	}
+	out(f, "%s", conn_lines);
+	out(f, "k = kernel offload (d), u = userspace (b), uzc = userspace + MSG_ZEROCOPY (c), p = plain (a)\n");
+	out(f, "offload/userspace cpu-per-byte (AES-128-GCM, 64KB GSO, 1200B): %.2f\n",
+	    head.med);
+	fclose(f);
+}
+
+/* ---- main ---- */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: quic_bench [-r REPS] [-m MS] [-c CONNS] [-M MODES] [-a ACCEL] -o DIR DST\n");
+	exit(2);
+}
+
+static unsigned int parse_modes(char *list)
+{
+	unsigned int mask = 0, m;
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (m = 0; m < M_COUNT && strcmp(tok, mode_name[m]); m++)
+			;
+		if (m == M_COUNT)
+			usage();
+		mask |= 1u << m;
+	}
+	return mask;
+}
+
+static void run_config(struct run *r, int rep, unsigned int ms, bool keep)
+{
+	struct result res;
+
+	if (!(opt_modes & 1u << r->mode))
+		return;
+	measure(r, rep, ms, &res);
+	if (r->mode != M_AEAD && r->mode != M_AF_ALG) {
+		dev_sends += res.calls - res.errors;
+		dev_errors += res.errors;
+	}
+	if (!keep)
+		return;
+	if (nresults == MAX_RESULTS)
+		die("too many results");
+	results[nresults++] = res;
+	printf("rep %d %-7s %-17s %4u x%-3u %6u conns: %8.3f ns/B %9.2f MB/s%s\n",
+	       rep, mode_name[res.mode], cipher_label(res.cipher), res.size,
+	       res.batch, res.conns,
+	       res.bytes ? (double)res.cpu_ns / res.bytes : 0,
+	       res.wall_ns ? res.bytes * 1e3 / res.wall_ns : 0,
+	       res.errors ? " SEND ERRORS" : "");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	int fd_plain, fd_zc, fd_off[NCIPHERS], fd_alg[NCIPHERS], one = 1, opt;
+	struct sealer seal[NCIPHERS];
+	struct quic_keys keys[NCIPHERS];
+	uint64_t dev0, sends = 0, errors = 0, zc_copied = 0, zc_sent = 0;
+	uint8_t *pt = buffer(), *wire[ZC_RING];
+	char conn_lines[2048] = "", path[4096];
+	unsigned int ci, si, bi, mi, i;
+	int rep;
+
+	while ((opt = getopt(argc, argv, "r:m:c:M:a:o:")) != -1) {
+		switch (opt) {
+		case 'r':
+			opt_reps = atoi(optarg);
+			break;
+		case 'm':
+			opt_ms = atoi(optarg);
+			break;
+		case 'c':
+			snprintf(opt_conns, sizeof(opt_conns), "%s", optarg);
+			break;
+		case 'M':
+			opt_modes = parse_modes(optarg);
+			break;
+		case 'a':
+			opt_accel = optarg;
+			break;
+		case 'o':
+			opt_out = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1 || !opt_reps || opt_reps > 64 || !opt_ms)
+		usage();
+	dst.sin_family = AF_INET;
+	dst.sin_port = htons(PORT);
+	if (inet_pton(AF_INET, argv[optind], &dst.sin_addr) != 1)
+		usage();
+	for (i = 0; i < ZC_RING; i++)
+		wire[i] = buffer();
+
+	for (ci = 0; ci < NCIPHERS; ci++) {
+		conn_keys(ciphers[ci], &keys[ci]);
+		sealer_init(&seal[ci], &keys[ci]);
+		check_mode(M_USER, ciphers[ci], &seal[ci]);
+		check_mode(M_KERNEL, ciphers[ci], &seal[ci]);
+		fd_off[ci] = offload_socket(&dst, ciphers[ci], 1);
+		fd_alg[ci] = alg_open(&keys[ci]);
+		if (fd_alg[ci] < 0)
+			printf("af_alg: %s unavailable (%s): row left out\n",
+			       quic_cipher_name(ciphers[ci]), strerror(errno));
+	}
+	fd_plain = udp_socket(&dst);
+	fd_zc = udp_socket(&dst);
+	if (setsockopt(fd_zc, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)))
+		die("SO_ZEROCOPY: %s", strerror(errno));
+
+	dev0 = dev_tx_packets();
+	/* rep 0 is a short warm-up, not recorded */
+	for (rep = 0; rep <= (int)opt_reps; rep++) {
+		for (si = 0; si < NSIZES; si++) {
+			for (bi = 0; bi < NBATCHES; bi++) {
+				for (mi = 0; mi < 1 + NCIPHERS * 3; mi++) {
+					static const enum mode cm[3] = {
+						M_USER, M_USER_ZC, M_KERNEL };
+					struct run r;
+
+					memset(&r, 0, sizeof(r));
+					ci = mi ? (mi - 1) / 3 : 0;
+					r.mode = mi ? cm[(mi - 1) % 3] : M_PLAIN;
+					r.cipher = ciphers[ci];
+					r.size = sizes[si];
+					r.batch = batch_count(batches[bi], r.size);
+					r.seal = &seal[ci];
+					r.keys = &keys[ci];
+					r.pt = pt;
+					memcpy(r.wire, wire, sizeof(r.wire));
+					r.conns = 1;
+					r.pn = 1000;
+					r.fd = r.mode == M_PLAIN ? fd_plain :
+					       r.mode == M_USER ? fd_plain :
+					       r.mode == M_USER_ZC ? fd_zc :
+					       fd_off[ci];
+					run_config(&r, rep, rep ? opt_ms : opt_ms / 5,
+						   rep);
+					if (r.mode == M_USER_ZC) {
+						zc_copied += r.zc_copied;
+						zc_sent += r.zc_sent;
+					}
+				}
+			}
+			for (ci = 0; ci < NCIPHERS; ci++) {
+				struct run r;
+
+				memset(&r, 0, sizeof(r));
+				r.cipher = ciphers[ci];
+				r.size = sizes[si];
+				r.batch = 1;
+				r.seal = &seal[ci];
+				r.keys = &keys[ci];
+				r.pt = pt;
+				r.wire[0] = wire[0];
+				r.mode = M_AEAD;
+				run_config(&r, rep, rep ? opt_ms : opt_ms / 5, rep);
+				if (fd_alg[ci] < 0)
+					continue;
+				r.mode = M_AF_ALG;
+				r.fd = fd_alg[ci];
+				run_config(&r, rep, rep ? opt_ms : opt_ms / 5, rep);
+			}
+		}
+	}
+	/*
+	 * Connections on one socket: AES-128-GCM, 1200 B, one packet per call,
+	 * each to a random connection.  All sockets exist at once so that the
+	 * repetitions interleave and each count's figure pairs with the
+	 * single-connection one of the same repetition.
+	 */
+	if (opt_modes & 1u << M_CONNS) {
+		char *save = NULL, *tok, list[256];
+		uint32_t conns[8];
+		int fds[8];
+		unsigned int nc = 0, j;
+
+		snprintf(list, sizeof(list), "%s", opt_conns);
+		for (tok = strtok_r(list, " ,", &save); tok && nc < 8;
+		     tok = strtok_r(NULL, " ,", &save)) {
+			uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+
+			conns[nc] = strtoul(tok, NULL, 10);
+			if (!conns[nc])
+				continue;
+			fds[nc] = offload_socket(&dst, TLS_CIPHER_AES_GCM_128,
+						 conns[nc]);
+			printf("conns: %u connections added in %.1f s\n",
+			       conns[nc], (clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+			nc++;
+		}
+		for (rep = 0; rep <= (int)opt_reps; rep++) {
+			for (j = 0; j < nc; j++) {
+				struct run r;
+
+				memset(&r, 0, sizeof(r));
+				r.mode = M_CONNS;
+				r.cipher = TLS_CIPHER_AES_GCM_128;
+				r.size = 1200;
+				r.batch = 1;
+				r.pt = pt;
+				r.conns = conns[j];
+				r.rng = 12345 + rep;
+				r.pn = 1000;
+				r.fd = fds[j];
+				run_config(&r, rep, rep ? opt_ms : opt_ms / 5,
+					   rep);
+			}
+		}
+		for (j = 0; j < nc; j++) {
+			double v[256], b[256], q[256];
+			struct stat3 st, rt;
+			unsigned int n, k;
+
+			close(fds[j]);
+			n = collect(M_CONNS, TLS_CIPHER_AES_GCM_128, 1200, 1,
+				    conns[j], false, v);
+			collect(M_CONNS, TLS_CIPHER_AES_GCM_128, 1200, 1,
+				conns[0], false, b);
+			for (k = 0; k < n; k++)
+				q[k] = v[k] / b[k];
+			rt = stats(q, n);
+			st = stats(v, n);
+			snprintf(conn_lines + strlen(conn_lines),
+				 sizeof(conn_lines) - strlen(conn_lines),
+				 "kernel offload, AES-128-GCM 1200 B, 1 packet per call, random one of %6u connections: %.0f [%.0f..%.0f] ns per packet, %.2f [%.2f..%.2f] x %u connection(s)\n",
+				 conns[j], st.med * 1200, st.min * 1200,
+				 st.max * 1200, rt.med, rt.min, rt.max,
+				 conns[0]);
+		}
+	}
+
+	sends = dev_sends;
+	errors = dev_errors;
+	snprintf(path, sizeof(path), "%s/results.csv", opt_out);
+	write_csv(path);
+	report(opt_out, dev_tx_packets() - dev0, sends, errors, zc_copied,
+	       zc_sent, conn_lines);
+	for (ci = 0; ci < NCIPHERS; ci++) {
+		sealer_free(&seal[ci]);
+		close(fd_off[ci]);
+		if (fd_alg[ci] >= 0)
+			close(fd_alg[ci]);
+	}
+	return errors ? 1 : 0;
+}
