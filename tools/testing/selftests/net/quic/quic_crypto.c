@@ -19,7 +19,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -2236,24 +2234,6 @@ TEST_F(quic, seed_example)
 /* ------------------------------------------------------------------ */
 /* Counters and teardown                                                */
 
-static int lo_up(void)
-{
-	struct ifreq ifr = {};
-	int fd, ret;
-
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (fd < 0)
-		return -1;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	ret = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	if (!ret) {
-		ifr.ifr_flags |= IFF_UP;
-		ret = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-	return ret;
-}
-
 /*
  * Move the test into a fresh network namespace, where the counters start
  * from zero, and redo the fixture's setup there. Returns false (after
@@ -2271,7 +2251,7 @@ static bool fresh_netns(struct __test_metadata *_metadata,
 		SKIP(return false, "unshare(CLONE_NEWNET): %s",
 		     strerror(errno));
 	}
-	ASSERT_EQ(0, lo_up());
+	ASSERT_EQ(0, quic_lo_up());
 	open_sockets(_metadata, self, variant);
 	ASSERT_TRUE(attach_and_add(_metadata, self, variant));
 	return true;

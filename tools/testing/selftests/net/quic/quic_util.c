@@ -608,11 +608,16 @@ int quic_gen_next(struct quic_gen *next, const struct quic_gen *g)
 
 int quic_netns_fresh(void)
 {
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	return quic_lo_up();
+}
+
+int quic_lo_up(void)
+{
 	struct ifreq ifr = {};
 	int fd, ret;
 
-	if (unshare(CLONE_NEWNET))
-		return -1;
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0)
 		return -1;

@@ -158,6 +158,8 @@ int quic_gen_next(struct quic_gen *next, const struct quic_gen *g);
 
 /* Move the caller into a new network namespace with lo up. */
 int quic_netns_fresh(void);
+/* Bring up the loopback device of the caller's namespace. */
+int quic_lo_up(void);
 
 /* UDP_QUIC_SET_TX_KEY_PHASE; @k may be NULL (RETIRE). */
 int quic_key_phase(int fd, const uint8_t *cid, size_t cid_len, uint8_t op,
