@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 
 #include <linux/quic.h>
@@ -702,6 +703,28 @@ int quic_knob_set(const char *path, const char *val)
 	return quic_file_rw(path, buf, 0, true);
 }
 
+/*
+ * The debugfs knobs are global: two programs saving, changing and
+ * restoring them at once would leave each other's faults on or off.
+ */
+static int quic_fault_lock_fd = -1;
+
+static int quic_fault_lock(void)
+{
+	if (quic_fault_lock_fd >= 0)
+		return 0;
+	quic_fault_lock_fd = open("/sys/kernel/debug/failslab",
+				  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (quic_fault_lock_fd < 0)
+		return -1;
+	if (flock(quic_fault_lock_fd, LOCK_EX)) {
+		close(quic_fault_lock_fd);
+		quic_fault_lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
 void quic_knobs_restore(void)
 {
 	char off[] = "0";
@@ -714,6 +737,10 @@ void quic_knobs_restore(void)
 		quic_knobs_nr--;
 		quic_file_rw(quic_knobs[quic_knobs_nr].path,
 			     quic_knobs[quic_knobs_nr].val, 0, true);
+	}
+	if (quic_fault_lock_fd >= 0) {
+		close(quic_fault_lock_fd);
+		quic_fault_lock_fd = -1;
 	}
 }
 
@@ -730,6 +757,8 @@ int quic_fault_setup(void)
 	};
 	unsigned int i;
 
+	if (quic_fault_lock())
+		return -1;
 	for (i = 0; knobs[i][0]; i++)
 		if (quic_knob_set(knobs[i][0], knobs[i][1]))
 			return -1;

@@ -179,7 +179,9 @@ void quic_knobs_restore(void);
 /*
  * Make blocking and order-0 allocations eligible for failslab and
  * fail_page_alloc, quietly, and open /proc/thread-self/fail-nth. Returns
- * its fd, or -1 if fault injection is not available.
+ * its fd, or -1 if fault injection is not available. Until
+ * quic_knobs_restore() (or exit), no other process of these tests can
+ * change the knobs: it waits in quic_fault_setup().
  */
 int quic_fault_setup(void);
 /* Fail the @nth allocation of the calling thread from now (0: none). */
