@@ -261,6 +261,36 @@ FIXTURE_VARIANT_ADD(quic, v4mapped_chacha20_poly1305)
 	.cipher = TLS_CIPHER_CHACHA20_POLY1305,
 };
 
+/*
+ * Tests of the socket API (errnos, counters, cmsg and UDP semantics) do not
+ * depend on the cipher: they run once per address family, each family with
+ * another cipher, instead of for every cipher.  They share the fixture data
+ * and variant types of "quic", hence its helpers, through these aliases of
+ * the harness's type names.
+ */
+#define _test_data_quic_api		_test_data_quic
+#define _fixture_variant_quic_api	_fixture_variant_quic
+FIXTURE(quic_api);
+
+FIXTURE_VARIANT_ADD(quic_api, ipv4)
+{
+	.family = AF_INET,
+	.cipher = TLS_CIPHER_AES_GCM_128,
+};
+
+FIXTURE_VARIANT_ADD(quic_api, ipv6)
+{
+	.family = AF_INET6,
+	.cipher = TLS_CIPHER_CHACHA20_POLY1305,
+};
+
+FIXTURE_VARIANT_ADD(quic_api, v4mapped)
+{
+	.family = AF_INET6,
+	.mapped = true,
+	.cipher = TLS_CIPHER_AES_CCM_128,
+};
+
 /* A UDP socket of the variant's sending family, not attached. */
 static int sender_socket(const FIXTURE_VARIANT(quic) * variant)
 {
@@ -344,7 +374,9 @@ static bool attach_and_add(struct __test_metadata *_metadata,
 	return true;
 }
 
-FIXTURE_SETUP(quic)
+static void fixture_open(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(quic) * self,
+			 const FIXTURE_VARIANT(quic) * variant)
 {
 	self->sfd = -1;
 	self->rfd = -1;
@@ -358,13 +390,33 @@ FIXTURE_SETUP(quic)
 		     strerror(errno));
 }
 
-FIXTURE_TEARDOWN(quic)
+static void fixture_close(FIXTURE_DATA(quic) * self)
 {
 	quic_knobs_restore();
 	if (self->sfd >= 0)
 		close(self->sfd);
 	if (self->rfd >= 0)
 		close(self->rfd);
+}
+
+FIXTURE_SETUP(quic)
+{
+	fixture_open(_metadata, self, variant);
+}
+
+FIXTURE_TEARDOWN(quic)
+{
+	fixture_close(self);
+}
+
+FIXTURE_SETUP(quic_api)
+{
+	fixture_open(_metadata, self, variant);
+}
+
+FIXTURE_TEARDOWN(quic_api)
+{
+	fixture_close(self);
 }
 
 /* Send arguments for flow @f through the fixture's sender. */
@@ -566,7 +618,7 @@ static void set_gso_sockopt(struct __test_metadata *_metadata,
 /* ------------------------------------------------------------------ */
 /* The socket API                                                       */
 
-TEST_F(quic, ulp_name)
+TEST_F(quic_api, ulp_name)
 {
 	char name[64] = {};
 	socklen_t len = sizeof(name);
@@ -576,7 +628,7 @@ TEST_F(quic, ulp_name)
 	ASSERT_EQ(0, memcmp(name, "quic-crypto", strlen("quic-crypto")));
 }
 
-TEST_F(quic, keys_not_readable)
+TEST_F(quic_api, keys_not_readable)
 {
 	struct quic_connection_info ci;
 	socklen_t len = sizeof(ci);
@@ -593,7 +645,7 @@ TEST_F(quic, keys_not_readable)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, not_attached)
+TEST_F(quic_api, not_attached)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	struct quic_connection_info ci = {};
@@ -622,7 +674,7 @@ TEST_F(quic, not_attached)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, connected)
+TEST_F(quic_api, connected)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 100);
 
@@ -671,7 +723,7 @@ TEST_F(quic, size_sweep)
 	}
 }
 
-TEST_F(quic, gso_sockopt)
+TEST_F(quic_api, gso_sockopt)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 7);
 
@@ -705,7 +757,7 @@ TEST_F(quic, gso_cmsg)
 	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
 }
 
-TEST_F(quic, gso_cmsg_overrides_sockopt)
+TEST_F(quic_api, gso_cmsg_overrides_sockopt)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 99);
 
@@ -738,7 +790,7 @@ TEST_F(quic, gso_64_segments)
 	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
 }
 
-TEST_F(quic, gso_max_segments)
+TEST_F(quic_api, gso_max_segments)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1000);
 
@@ -860,7 +912,7 @@ TEST_F(quic, iovec_per_byte)
 	tx_check(_metadata, self, &self->flow, &bat, &a, cuts, bat.len - 1);
 }
 
-TEST_F(quic, sendmmsg)
+TEST_F(quic_api, sendmmsg)
 {
 	union {
 		struct cmsghdr align;
@@ -941,7 +993,7 @@ static ssize_t recv_ttl(int fd, void *buf, size_t len, int *ttl)
 }
 
 /* IP-level control messages beside UDP_QUIC_ENCRYPT still reach IP. */
-TEST_F(quic, other_cmsgs_kept)
+TEST_F(quic_api, other_cmsgs_kept)
 {
 	bool v4 = variant->family == AF_INET || variant->mapped;
 	struct quic_send_args a = tx_args(self, &self->flow, 5);
@@ -1052,7 +1104,7 @@ TEST_F(quic, cid_len_20)
 }
 
 /* Connection IDs are compared with their length: 05 and 04 05 differ. */
-TEST_F(quic, cid_same_suffix)
+TEST_F(quic_api, cid_same_suffix)
 {
 	struct quic_send_args a;
 	struct flow f1, f2;
@@ -1081,7 +1133,7 @@ TEST_F(quic, cid_same_suffix)
 }
 
 /* Only the last conn_id_length bytes of conn_id[] name the connection. */
-TEST_F(quic, cid_leading_bytes_ignored)
+TEST_F(quic_api, cid_leading_bytes_ignored)
 {
 	struct quic_connection_info ci;
 	struct quic_send_args a;
@@ -1113,7 +1165,7 @@ TEST_F(quic, cid_leading_bytes_ignored)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, multi_conn)
+TEST_F(quic_api, multi_conn)
 {
 	static const uint16_t ciphers[] = {
 		TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
@@ -1147,7 +1199,7 @@ TEST_F(quic, multi_conn)
 }
 
 /* Enough connections for the table to grow several times, then shrink. */
-TEST_F_TIMEOUT(quic, many_connections, 300)
+TEST_F_TIMEOUT(quic_api, many_connections, 300)
 {
 	static struct flow f[400];
 	struct quic_send_args a;
@@ -1309,7 +1361,7 @@ TEST_F(quic, first_byte_bits)
 /* ------------------------------------------------------------------ */
 /* Traffic that is not encrypted                                        */
 
-TEST_F(quic, bypass)
+TEST_F(quic_api, bypass)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	ssize_t ret;
@@ -1340,7 +1392,7 @@ TEST_F(quic, bypass)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, long_header_passthrough)
+TEST_F(quic_api, long_header_passthrough)
 {
 	static const size_t sizes[] = { 1, 7, 1200, 1500, 9000 };
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -1360,7 +1412,7 @@ TEST_F(quic, long_header_passthrough)
 }
 
 /* Plain GSO: each segment is checked, a short header in any is refused. */
-TEST_F(quic, long_header_gso)
+TEST_F(quic_api, long_header_gso)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	ssize_t ret;
@@ -1393,7 +1445,7 @@ TEST_F(quic, long_header_gso)
 }
 
 /* Options the offload does not handle behave as on plain UDP. */
-TEST_F(quic, other_sockopts)
+TEST_F(quic_api, other_sockopts)
 {
 	socklen_t len = sizeof(int);
 	int val = 1234;
@@ -1422,7 +1474,7 @@ TEST_F(quic, other_sockopts)
 }
 
 /* A malformed UDP_SEGMENT is UDP's to refuse: nothing is sent either. */
-TEST_F(quic, udp_segment_cmsg_bad)
+TEST_F(quic_api, udp_segment_cmsg_bad)
 {
 	union {
 		struct cmsghdr align;
@@ -1488,7 +1540,7 @@ TEST_F(quic, mixed_sequence)
 /* ------------------------------------------------------------------ */
 /* Refused setsockopt() calls                                           */
 
-TEST_F(quic, add_bad_optlen)
+TEST_F(quic_api, add_bad_optlen)
 {
 	struct quic_connection_info ci[2] = {};
 	static const int delta[] = { -1, 1, 8 };
@@ -1515,7 +1567,7 @@ TEST_F(quic, add_bad_optlen)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, del_bad_optlen)
+TEST_F(quic_api, del_bad_optlen)
 {
 	struct quic_connection_info ci[2] = {};
 	static const int delta[] = { -1, 1, 8 };
@@ -1538,7 +1590,7 @@ TEST_F(quic, del_bad_optlen)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, add_unknown_cipher)
+TEST_F(quic_api, add_unknown_cipher)
 {
 	static const uint16_t bad[] = {
 		0, 1, TLS_CIPHER_AES_GCM_128 - 1, TLS_CIPHER_SM4_GCM,
@@ -1565,7 +1617,7 @@ TEST_F(quic, add_unknown_cipher)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, add_cid_too_long)
+TEST_F(quic_api, add_cid_too_long)
 {
 	static const uint8_t bad[] = { QUIC_MAX_CONNECTION_ID_SIZE + 1, 255 };
 	struct quic_connection_info ci;
@@ -1587,7 +1639,7 @@ TEST_F(quic, add_cid_too_long)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, add_exists)
+TEST_F(quic_api, add_exists)
 {
 	struct quic_keys other;
 
@@ -1603,7 +1655,7 @@ TEST_F(quic, add_exists)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, del_unknown)
+TEST_F(quic_api, del_unknown)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	struct flow f;
@@ -1636,7 +1688,7 @@ TEST_F(quic, del_unknown)
 /* ------------------------------------------------------------------ */
 /* Refused sendmsg() calls                                              */
 
-TEST_F(quic, no_cmsg_short_header)
+TEST_F(quic_api, no_cmsg_short_header)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 
@@ -1653,7 +1705,7 @@ TEST_F(quic, no_cmsg_short_header)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, cmsg_bad_len)
+TEST_F(quic_api, cmsg_bad_len)
 {
 	/* down to a cmsg_len shorter than struct cmsghdr (malformed) */
 	static const int delta[] = {
@@ -1673,7 +1725,7 @@ TEST_F(quic, cmsg_bad_len)
 	}
 }
 
-TEST_F(quic, cmsg_duplicate)
+TEST_F(quic_api, cmsg_duplicate)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 
@@ -1690,7 +1742,7 @@ TEST_F(quic, cmsg_duplicate)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, cmsg_unknown_flags)
+TEST_F(quic_api, cmsg_unknown_flags)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	unsigned int bit;
@@ -1709,7 +1761,7 @@ TEST_F(quic, cmsg_unknown_flags)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, cmsg_cid_len_too_long)
+TEST_F(quic_api, cmsg_cid_len_too_long)
 {
 	static const uint8_t bad[] = { QUIC_MAX_CONNECTION_ID_SIZE + 1, 255 };
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -1724,7 +1776,7 @@ TEST_F(quic, cmsg_cid_len_too_long)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, long_header_with_cmsg)
+TEST_F(quic_api, long_header_with_cmsg)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 
@@ -1735,7 +1787,7 @@ TEST_F(quic, long_header_with_cmsg)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, unknown_connection)
+TEST_F(quic_api, unknown_connection)
 {
 	struct quic_send_args a;
 	struct flow f;
@@ -1756,7 +1808,7 @@ TEST_F(quic, unknown_connection)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, too_short)
+TEST_F(quic_api, too_short)
 {
 	const size_t min = QUIC_MIN_PKT(self->flow.cid_len);
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -1779,7 +1831,7 @@ TEST_F(quic, too_short)
 	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
 }
 
-TEST_F(quic, gso_last_too_short)
+TEST_F(quic_api, gso_last_too_short)
 {
 	const size_t min = QUIC_MIN_PKT(self->flow.cid_len);
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -1797,7 +1849,7 @@ TEST_F(quic, gso_last_too_short)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, gso_size_too_small)
+TEST_F(quic_api, gso_size_too_small)
 {
 	static const uint16_t bad[] = { 1, QUIC_TAG_LEN - 1, QUIC_TAG_LEN };
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -1819,7 +1871,7 @@ TEST_F(quic, gso_size_too_small)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, gso_mismatched_dcid)
+TEST_F(quic_api, gso_mismatched_dcid)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	const int idx[] = { 1, 4 };
@@ -1835,7 +1887,7 @@ TEST_F(quic, gso_mismatched_dcid)
 	}
 }
 
-TEST_F(quic, msg_more)
+TEST_F(quic_api, msg_more)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 
@@ -1846,7 +1898,7 @@ TEST_F(quic, msg_more)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, corked_data)
+TEST_F(quic_api, corked_data)
 {
 	struct quic_send_args plain = tx_args(self, &self->flow, 0);
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -1874,7 +1926,7 @@ TEST_F(quic, corked_data)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, msg_zerocopy)
+TEST_F(quic_api, msg_zerocopy)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	int one = 1;
@@ -1888,7 +1940,7 @@ TEST_F(quic, msg_zerocopy)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, udp_cork)
+TEST_F(quic_api, udp_cork)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	int one = 1, zero = 0;
@@ -1903,7 +1955,7 @@ TEST_F(quic, udp_cork)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, bad_user_memory)
+TEST_F(quic_api, bad_user_memory)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	long page = sysconf(_SC_PAGESIZE);
@@ -2270,7 +2322,7 @@ static long long stat_wait(int fd, const char *name, long long want)
 	return val;
 }
 
-TEST_F(quic, counters_add_del)
+TEST_F(quic_api, counters_add_del)
 {
 	struct quic_keys bad;
 	struct flow f;
@@ -2306,7 +2358,7 @@ TEST_F(quic, counters_add_del)
 	ASSERT_EQ(2, quic_stat(-1, "QuicTxSw"));
 }
 
-TEST_F(quic, counters_per_netns)
+TEST_F(quic_api, counters_per_netns)
 {
 	long long curr, total;
 	int outer;
@@ -2335,7 +2387,7 @@ TEST_F(quic, counters_per_netns)
 	still_works(_metadata, self);
 }
 
-TEST_F(quic, close_without_del)
+TEST_F(quic_api, close_without_del)
 {
 	static const uint16_t ciphers[] = {
 		TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
@@ -2429,7 +2481,7 @@ static void stats_expect(struct __test_metadata *_metadata,
 }
 
 /* Each kind of refusal counts once, in its own counter. */
-TEST_F(quic, counters_tx_and_errors)
+TEST_F(quic_api, counters_tx_and_errors)
 {
 	struct quic_send_args a;
 	struct iovec iov;
@@ -2526,7 +2578,7 @@ TEST_F(quic, counters_tx_and_errors)
 }
 
 /* Ciphertext queued at the receiver outlives the sender and its keys. */
-TEST_F(quic, close_with_data_queued)
+TEST_F(quic_api, close_with_data_queued)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 64);
 	static uint8_t sent[BUF_LEN];
