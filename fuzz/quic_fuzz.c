@@ -29,6 +29,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -78,7 +79,16 @@ static const char * const op_names[OP_NR] = {
 /* Out of 100 */
 static const int op_weight[OP_NR] = { 3, 2, 10, 6, 5, 55, 5, 6, 4, 4 };
 
+/*
+ * The descriptor numbers of the shared sockets never change: a new socket
+ * and a close replace what a number refers to with dup2(). A thread may
+ * still hold a number another thread closed a moment ago, and if that
+ * number could be reused by a fresh socket, it could reach a socket before
+ * its ULP is attached, where plain UDP sends the marker in clear when it
+ * appends to corked data, as documented (seen under load).
+ */
 static int slots[NSLOTS];
+static int closed_fd;			/* what a closed slot refers to */
 static int rx[2];			/* IPv4 and IPv6 receivers */
 static struct sockaddr_in rx4;
 static struct sockaddr_in6 rx6, rx4mapped;
@@ -119,7 +129,7 @@ static bool chance(struct worker *w, int percent)
 
 static int slot_fd(struct worker *w)
 {
-	return __atomic_load_n(&slots[rnd(w, 0, NSLOTS - 1)], __ATOMIC_RELAXED);
+	return slots[rnd(w, 0, NSLOTS - 1)];
 }
 
 static void report(struct worker *w, enum op which, int err, const char *why)
@@ -160,7 +170,7 @@ static const int err_send[] = {
 static void op_socket(struct worker *w)
 {
 	int family = chance(w, 50) ? AF_INET : AF_INET6;
-	int fd, old, zero = 0;
+	int fd, zero = 0;
 
 	fd = socket(family, SOCK_DGRAM, 0);
 	if (fd < 0) {
@@ -186,10 +196,8 @@ static void op_socket(struct worker *w)
 			connect(fd, (struct sockaddr *)(chance(w, 70) ?
 					&rx6 : &rx4mapped), sizeof(rx6));
 	}
-	old = __atomic_exchange_n(&slots[rnd(w, 0, NSLOTS - 1)], fd,
-				  __ATOMIC_RELAXED);
-	if (old >= 0)
-		close(old);
+	dup2(fd, slots[rnd(w, 0, NSLOTS - 1)]);
+	close(fd);
 }
 
 /* Attach again (EEXIST), or try a mangled name on a fresh socket. */
@@ -605,9 +613,8 @@ static void *worker_fn(void *arg)
 			allowed = NULL;
 			break;
 		default:
-			fd = __atomic_exchange_n(&slots[rnd(w, 0, NSLOTS - 1)],
-						 -1, __ATOMIC_RELAXED);
-			ret = fd >= 0 ? close(fd) : 0;
+			/* later calls on the number: ENOTSOCK */
+			ret = dup2(closed_fd, slots[rnd(w, 0, NSLOTS - 1)]);
 			allowed = err_common;
 			break;
 		}
@@ -727,6 +734,11 @@ int main(int argc, char **argv)
 	for (i = 0; i < NCIDS; i++)
 		quic_rand_bytes(&state, cids[i], QUIC_CID_MAX);
 	/* With CAP_NET_ADMIN still: the first attach may load the module. */
+	closed_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (closed_fd < 0) {
+		perror("quic_fuzz: /dev/null");
+		return 2;
+	}
 	for (i = 0; i < NSLOTS; i++) {
 		slots[i] = socket(i & 1 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
 		if (slots[i] < 0 || quic_ulp_attach(slots[i])) {
@@ -760,8 +772,8 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&tot_lock);
 	}
 	for (i = 0; i < NSLOTS; i++)
-		if (slots[i] >= 0)
-			close(slots[i]);
+		close(slots[i]);
+	close(closed_fd);
 	__atomic_store_n(&stop_rx, true, __ATOMIC_RELAXED);
 	pthread_join(rxt, NULL);
 
