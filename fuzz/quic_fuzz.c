@@ -85,7 +85,7 @@ static const int op_weight[OP_NR] = { 3, 2, 10, 6, 5, 55, 5, 6, 4, 4 };
  * still hold a number another thread closed a moment ago, and if that
  * number could be reused by a fresh socket, it could reach a socket before
  * its ULP is attached, where plain UDP sends the marker in clear when it
- * appends to corked data, as documented (seen under load).
+ * appends to corked data, as documented.
  */
 static int slots[NSLOTS];
 static int closed_fd;			/* what a closed slot refers to */
@@ -115,6 +115,12 @@ struct worker {
 	uint64_t per_op[OP_NR], per_op_err[OP_NR];
 	uint8_t buf[BUF_LEN];
 	uint8_t buf2[MAX_MMSG][2048];
+	/*
+	 * MSG_ZEROCOPY sends: UDP may still read these pages after the call,
+	 * e.g. from a corked datagram, so they never hold the marker.
+	 */
+	uint8_t zbuf[BUF_LEN];
+	uint8_t zbuf2[MAX_MMSG][2048];
 };
 
 static uint64_t rnd(struct worker *w, uint64_t lo, uint64_t hi)
@@ -310,7 +316,7 @@ static size_t cmsg_put(struct fmsg *m, size_t off, int level, int type,
  * @buf of at most @cap bytes and the message around it.
  */
 static void build_msg(struct worker *w, struct fmsg *m, uint8_t *buf,
-		      size_t cap, int *flags, int *opt_gso)
+		      size_t cap, int *flags, int *opt_gso, bool zc)
 {
 	int c = rnd(w, 0, NCIDS - 1), n, i, nio;
 	struct quic_tx_ancillary_data anc;
@@ -330,8 +336,12 @@ static void build_msg(struct worker *w, struct fmsg *m, uint8_t *buf,
 	else if (chance(w, 3))
 		anc.flags = rnd(w, 0, 255);
 
-	/* Plaintext may leave only with bypass, or as plain UDP. */
-	plain_ok = !quic || anc.flags == QUIC_BYPASS_ENCRYPTION;
+	/*
+	 * Plaintext may leave only with bypass, or as plain UDP. A zero-copy
+	 * buffer gets no marker: the offload refuses zero-copy, and a plain
+	 * zero-copy send still sees later changes to its pages.
+	 */
+	plain_ok = !quic || anc.flags == QUIC_BYPASS_ENCRYPTION || zc;
 
 	stride = chance(w, 70) ? rnd(w, 1, 1500) : rnd(w, 1, 65600);
 	n = gso ? rnd(w, 1, chance(w, 90) ? 40 : UDP_MAX_SEGMENTS + 2) : 1;
@@ -437,7 +447,7 @@ static void build_msg(struct worker *w, struct fmsg *m, uint8_t *buf,
 		*flags |= MSG_DONTWAIT;
 	if (chance(w, 3) && !no_cork)
 		*flags |= MSG_MORE;
-	if (chance(w, 2))
+	if (zc)
 		*flags |= MSG_ZEROCOPY;
 	if (chance(w, 1))
 		*flags |= MSG_OOB;
@@ -449,9 +459,11 @@ static int op_send(struct worker *w, int fd)
 {
 	struct fmsg m;
 	int flags, gso = -1;
+	bool zc = chance(w, 2);
 
 	memset(&m, 0, sizeof(m));
-	build_msg(w, &m, w->buf, sizeof(w->buf), &flags, &gso);
+	build_msg(w, &m, zc ? w->zbuf : w->buf, sizeof(w->buf), &flags, &gso,
+		  zc);
 	if (gso >= 0)		/* segment size by socket option */
 		setsockopt(fd, SOL_UDP, UDP_SEGMENT, &gso, sizeof(gso));
 	return sendmsg(fd, &m.msg, flags | MSG_NOSIGNAL);
@@ -462,11 +474,12 @@ static int op_sendmmsg(struct worker *w, int fd)
 	static __thread struct fmsg m[MAX_MMSG];
 	struct mmsghdr mm[MAX_MMSG];
 	int i, n = rnd(w, 1, MAX_MMSG), flags = 0, gso = -1;
+	bool zc = chance(w, 2);
 
 	for (i = 0; i < n; i++) {
 		memset(&m[i], 0, sizeof(m[i]));
-		build_msg(w, &m[i], w->buf2[i], sizeof(w->buf2[i]), &flags,
-			  &gso);
+		build_msg(w, &m[i], zc ? w->zbuf2[i] : w->buf2[i],
+			  sizeof(w->buf2[i]), &flags, &gso, zc);
 		mm[i].msg_hdr = m[i].msg;
 		mm[i].msg_len = 0;
 	}
