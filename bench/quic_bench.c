@@ -101,6 +101,11 @@ struct result {
 static struct result results[MAX_RESULTS];
 static unsigned int nresults;
 static unsigned int opt_reps = 5, opt_ms = 250;
+/*
+ * Packet numbers of a connection only grow, and the kernel refuses any
+ * other: every run goes on from the numbers of the one before.
+ */
+static uint64_t bench_pn = 1000;
 static const char *opt_accel = "unknown", *opt_out = ".";
 static char opt_conns[256] = "1,1000,100000";
 static unsigned int opt_modes = (1u << M_COUNT) - 1;
@@ -983,13 +988,14 @@ int main(int argc, char **argv)
 					r.pt = pt;
 					memcpy(r.wire, wire, sizeof(r.wire));
 					r.conns = 1;
-					r.pn = 1000;
+					r.pn = bench_pn;
 					r.fd = r.mode == M_PLAIN ? fd_plain :
 					       r.mode == M_USER ? fd_plain :
 					       r.mode == M_USER_ZC ? fd_zc :
 					       fd_off[ci];
 					run_config(&r, rep, rep ? opt_ms : opt_ms / 5,
 						   rep);
+					bench_pn = r.pn;
 					if (r.mode == M_USER_ZC) {
 						zc_copied += r.zc_copied;
 						zc_sent += r.zc_sent;
@@ -1055,10 +1061,11 @@ int main(int argc, char **argv)
 				r.pt = pt;
 				r.conns = conns[j];
 				r.rng = 12345 + rep;
-				r.pn = 1000;
+				r.pn = bench_pn;
 				r.fd = fds[j];
 				run_config(&r, rep, rep ? opt_ms : opt_ms / 5,
 					   rep);
+				bench_pn = r.pn;
 			}
 		}
 		for (j = 0; j < nc; j++) {

@@ -65,14 +65,15 @@ MODULE_PARM_DESC(sendmsg_calls, "sendmsg calls seen by the test ULP");
 static int udp_ulp_test_sendmsg(struct sock *sk, struct msghdr *msg,
 				size_t len)
 {
-	struct udp_ulp_test_ctx *ctx;
+	const struct proto *prot = READ_ONCE(sk->sk_prot);
 	struct proto *orig;
 
-	/* init published the context before the proto that leads here */
-	rcu_read_lock();
-	ctx = udp_ulp_data(sk);
-	orig = ctx->orig_prot;
-	rcu_read_unlock();
+	/*
+	 * The copy that led here names the proto it wraps.  A lockless
+	 * sender on a weakly ordered CPU may not see the context yet, but
+	 * what it reads through the proto pointer is ordered after it.
+	 */
+	orig = udp_ulp_test_bases[prot - udp_ulp_test_prots];
 
 	atomic_long_inc(&udp_ulp_test_sendmsg_calls);
 	return orig->sendmsg(sk, msg, len);
@@ -119,6 +120,8 @@ static int udp_ulp_test_init(struct sock *sk)
 	ctx->orig_prot = sk->sk_prot;
 
 	udp_ulp_set_data(sk, ctx);
+	/* Publish the context before the proto that reaches it. */
+	smp_wmb();
 	sock_replace_proto(sk, prot);
 	atomic_long_inc(&udp_ulp_test_attached);
 	return 0;

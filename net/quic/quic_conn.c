@@ -2,11 +2,15 @@
 /*
  * Per-socket table of offloaded connections.
  *
- * The send path finds a connection with one RCU lookup and takes a
- * reference, so it may sleep while it copies and encrypts.  Removal unlinks
- * the entry, waits for the senders still encrypting with it, then drops the
- * table's reference and frees the entry after a grace period, once no
- * lookup can still see it.
+ * The send path first copies a call's packets into its own memory, then
+ * finds their connection with one RCU lookup and holds it while it
+ * encrypts them.  Removal unlinks the entry, waits for the senders still
+ * encrypting for it, then drops the table's reference and frees the entry
+ * after a grace period, once no lookup can still see it.
+ *
+ * An entry lives from ADD to DEL: a key update replaces the keys it points
+ * to, never the entry, so lookups always find a live connection and the
+ * packet numbers it sent stay with it.
  */
 
 #include <kunit/visibility.h>
@@ -45,50 +49,118 @@ int quic_cid_from_user(struct quic_cid *cid,
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_cid_from_user);
 
-static void quic_conn_free(struct quic_conn *conn)
+static void quic_conn_keys_free_rcu(struct rcu_head *head)
 {
-	quic_crypto_keys_destroy(&conn->tx);
-	kfree_sensitive(conn);
-}
+	struct quic_conn_keys *keys = container_of(head, struct quic_conn_keys,
+						   rcu);
 
-static void quic_conn_free_rcu(struct rcu_head *head)
-{
-	quic_conn_free(container_of(head, struct quic_conn, rcu));
+	quic_crypto_keys_destroy(&keys->tx);
+	kfree_sensitive(keys);
 }
 
 /**
+ * quic_conn_keys_put() - drop a reference taken by quic_conn_keys_get()
+ * @keys: keys of a connection
+ */
+void quic_conn_keys_put(struct quic_conn_keys *keys)
+{
+	if (refcount_dec_and_test(&keys->refcnt))
+		call_rcu(&keys->rcu, quic_conn_keys_free_rcu);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_keys_put);
+
+/**
+ * quic_conn_keys_get() - hold the current keys of a connection
+ * @conn: connection the caller holds
+ *
+ * A key update may replace the keys at any time; the caller keeps
+ * protecting packets with the generation it got.
+ *
+ * Return: the keys, to drop with quic_conn_keys_put().
+ */
+struct quic_conn_keys *quic_conn_keys_get(struct quic_conn *conn)
+{
+	struct quic_conn_keys *keys;
+
+	rcu_read_lock();
+	/*
+	 * Keys whose last reference just went have been replaced: the
+	 * connection always points to live keys, so the next read finds
+	 * them.
+	 */
+	do {
+		keys = rcu_dereference(conn->keys);
+	} while (!refcount_inc_not_zero(&keys->refcnt));
+	rcu_read_unlock();
+	return keys;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_keys_get);
+
+static void quic_conn_free_rcu(struct rcu_head *head)
+{
+	kfree(container_of(head, struct quic_conn, rcu));
+}
+
+/**
+ * quic_conn_destroy() - free a connection that was never inserted
+ * @conn: from quic_conn_create()
+ */
+void quic_conn_destroy(struct quic_conn *conn)
+{
+	quic_conn_keys_put(rcu_dereference_protected(conn->keys, true));
+	kfree(conn);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_destroy);
+
+/**
  * quic_conn_put() - drop a reference taken by quic_conn_get()
- * @conn: connection
+ * @conn: connection, no longer used by the caller's call
  */
 void quic_conn_put(struct quic_conn *conn)
 {
 	if (refcount_dec_and_test(&conn->refcnt)) {
+		/* Lookups under RCU may still see the entry. */
+		quic_conn_keys_put(rcu_dereference_protected(conn->keys, true));
 		call_rcu(&conn->rcu, quic_conn_free_rcu);
-		return;
 	}
-	/* Order the decrement before wake_up_var()'s waitqueue check. */
-	smp_mb__after_atomic();
-	wake_up_var(&conn->refcnt);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_put);
 
+/**
+ * quic_conn_idle() - the caller protects no more packets for @conn
+ * @conn: connection from quic_conn_get()
+ *
+ * Lets a DEL waiting for the connection return.  The caller still holds
+ * the memory until quic_conn_put(), and may only give packet numbers back
+ * with it.
+ */
+void quic_conn_idle(struct quic_conn *conn)
+{
+	/* Zero only if a killed DEL already gave up the table's share. */
+	if (refcount_dec_and_test(&conn->active))
+		return;
+	/* Order the decrement before wake_up_var()'s waitqueue check. */
+	smp_mb__after_atomic();
+	wake_up_var(&conn->active);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_idle);
+
 /*
- * Drop the table's reference to an entry just removed from it, once no
- * sender holds the entry any more: when the DEL returns, no packet is being
- * protected with its keys.  Senders hold the entry only while they encrypt,
- * never while they wait for the socket lock, so the caller may hold it.
- * The reference can only go from one to zero here, so a lookup that still
- * finds the entry cannot take a new one afterwards.
+ * Drop the table's references to an entry just removed from it, once no
+ * sender protects packets for it any more: when the DEL returns, no packet
+ * is being protected for the connection, with any generation of its keys.
+ * Senders are active only while they encrypt their own copy of the
+ * packets, never across user memory, allocations or the socket lock, so
+ * the caller may hold the lock.  The count can only go from one to zero
+ * here, so a lookup that still finds the entry cannot take it afterwards.
  */
 static void quic_conn_release_unlinked(struct quic_conn *conn)
 {
-	/* A dying task stops waiting; the last sender frees the entry. */
-	if (wait_var_event_killable(&conn->refcnt,
-				    refcount_dec_if_one(&conn->refcnt))) {
-		quic_conn_put(conn);
-		return;
-	}
-	call_rcu(&conn->rcu, quic_conn_free_rcu);
+	/* A dying task stops waiting; the last sender finishes alone. */
+	if (wait_var_event_killable(&conn->active,
+				    refcount_dec_if_one(&conn->active)))
+		quic_conn_idle(conn);
+	quic_conn_put(conn);
 }
 
 /**
@@ -96,8 +168,11 @@ static void quic_conn_release_unlinked(struct quic_conn *conn)
  * @table: the socket's table
  * @cid: destination connection ID, in canonical form
  *
- * Return: the connection with a reference the caller must drop with
- * quic_conn_put(), or NULL.
+ * The entry of a connection stays the same from ADD to DEL, key updates
+ * included, so a live connection is always found.
+ *
+ * Return: the connection, active for the caller until quic_conn_idle() and
+ * held until quic_conn_put(), or NULL.
  */
 struct quic_conn *quic_conn_get(struct quic_conn_table *table,
 				const struct quic_cid *cid)
@@ -106,80 +181,191 @@ struct quic_conn *quic_conn_get(struct quic_conn_table *table,
 
 	rcu_read_lock();
 	conn = rhashtable_lookup(&table->ht, cid, quic_conn_params);
-	if (conn && !refcount_inc_not_zero(&conn->refcnt))
+	if (conn && !refcount_inc_not_zero(&conn->active))
 		conn = NULL;
+	/* Active means the table still holds the memory. */
+	if (conn)
+		refcount_inc(&conn->refcnt);
 	rcu_read_unlock();
 	return conn;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_get);
 
-static struct quic_conn *
-quic_conn_create(const struct quic_connection_info *info,
-		 const struct quic_cipher *cipher, const struct quic_cid *cid)
+/**
+ * quic_conn_req_size() - scratch memory a sender needs for a connection
+ * @table: the socket's table
+ * @cid: destination connection ID, in canonical form
+ *
+ * Lets the send path allocate before it holds the connection.  A key
+ * update may change the size before the connection is taken.
+ *
+ * Return: bytes for quic_crypto_req_init(), or 0 if no connection has
+ * @cid.
+ */
+unsigned int quic_conn_req_size(struct quic_conn_table *table,
+				const struct quic_cid *cid)
 {
+	unsigned int size = 0;
 	struct quic_conn *conn;
-	int err;
 
-	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
-	if (!conn)
-		return ERR_PTR(-ENOMEM);
+	rcu_read_lock();
+	conn = rhashtable_lookup(&table->ht, cid, quic_conn_params);
+	/* Keys, like entries, are freed only after a grace period. */
+	if (conn)
+		size = quic_crypto_req_size(&rcu_dereference(conn->keys)->tx);
+	rcu_read_unlock();
+	return size;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_req_size);
 
-	conn->dcid = *cid;
-	refcount_set(&conn->refcnt, 1);
-	err = quic_crypto_keys_init(&conn->tx, cipher, info->payload_key,
-				    info->payload_iv, info->header_key);
-	if (err) {
-		quic_conn_free(conn);
-		return ERR_PTR(err);
-	}
-	return conn;
+/**
+ * quic_conn_pn_claim() - reserve packet numbers before sending them
+ * @conn: connection the caller holds
+ * @first: packet number of the first packet of the call
+ * @last: packet number of its last packet, not below @first
+ * @prev: set to what quic_conn_pn_unclaim() needs
+ *
+ * Of two calls that protected packets with the same number, only one gets
+ * to send them: a nonce is never used twice on the wire.
+ *
+ * Return: 0, or -ERANGE if @first is not above every packet number the
+ * connection sent.
+ */
+int quic_conn_pn_claim(struct quic_conn *conn, u64 first, u64 last, u64 *prev)
+{
+	s64 next = atomic64_read(&conn->next_pn);
+
+	do {
+		if (first < (u64)next)
+			return -ERANGE;
+	} while (!atomic64_try_cmpxchg(&conn->next_pn, &next, last + 1));
+	*prev = next;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_pn_claim);
+
+/**
+ * quic_conn_pn_unclaim() - give back numbers whose packets never left
+ * @conn: connection the caller holds
+ * @last: as given to quic_conn_pn_claim()
+ * @prev: as set by quic_conn_pn_claim()
+ *
+ * Only if no later call claimed numbers since: packet numbers never go
+ * back below one that may be on the wire.
+ */
+void quic_conn_pn_unclaim(struct quic_conn *conn, u64 last, u64 prev)
+{
+	s64 claimed = last + 1;
+
+	atomic64_try_cmpxchg(&conn->next_pn, &claimed, prev);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_pn_unclaim);
+
+static struct quic_conn_keys *quic_conn_keys_alloc(void)
+{
+	struct quic_conn_keys *keys;
+
+	keys = kzalloc(sizeof(*keys), GFP_KERNEL_ACCOUNT);
+	if (keys)
+		refcount_set(&keys->refcnt, 1);
+	return keys;
 }
 
 /**
- * quic_conn_add() - install a connection from a UDP_QUIC_ADD_TX_CONNECTION
- * @table: the socket's table
+ * quic_conn_create() - a connection from a UDP_QUIC_ADD_TX_CONNECTION
  * @info: connection parameters, copied from userspace
  *
- * Return: 0; -EINVAL for an unknown cipher or a too long connection ID;
- * -EEXIST if the connection ID is taken; -ENOMEM.
+ * Allocates everything the connection needs, without any lock held.
+ *
+ * Return: the connection, to insert with quic_conn_insert(); ERR_PTR()
+ * of -EINVAL for an unknown cipher or a too long connection ID, of
+ * -ENOMEM, or of an error from the crypto API.
  */
-int quic_conn_add(struct quic_conn_table *table,
-		  const struct quic_connection_info *info)
+struct quic_conn *quic_conn_create(const struct quic_connection_info *info)
 {
 	const struct quic_cipher *cipher = quic_cipher_find(info->cipher_type);
+	struct quic_conn_keys *keys;
 	struct quic_conn *conn;
 	struct quic_cid cid;
 	int err;
 
 	if (!cipher || quic_cid_from_user(&cid, &info->key))
-		return -EINVAL;
+		return ERR_PTR(-EINVAL);
 
-	/* Spare the transform allocation for the common duplicate case. */
-	if (rhashtable_lookup_fast(&table->ht, &cid, quic_conn_params))
-		return -EEXIST;
+	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
+	keys = quic_conn_keys_alloc();
+	if (!conn || !keys) {
+		kfree(conn);
+		kfree(keys);
+		return ERR_PTR(-ENOMEM);
+	}
+	err = quic_crypto_keys_init(&keys->tx, cipher, info->payload_key,
+				    info->payload_iv, info->header_key);
+	if (err) {
+		kfree(conn);
+		quic_conn_keys_put(keys);
+		return ERR_PTR(err);
+	}
 
-	conn = quic_conn_create(info, cipher, &cid);
-	if (IS_ERR(conn))
-		return PTR_ERR(conn);
+	conn->dcid = cid;
+	refcount_set(&conn->active, 1);
+	refcount_set(&conn->refcnt, 1);
+	atomic64_set(&conn->next_pn, 0);
+	RCU_INIT_POINTER(conn->keys, keys);
+	return conn;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_create);
+
+/**
+ * quic_conn_exists() - whether the table has a connection ID
+ * @table: the socket's table
+ * @cid: destination connection ID, in canonical form
+ *
+ * Lets ADD refuse a duplicate before it allocates transforms.
+ *
+ * Return: true if a connection has @cid.
+ */
+bool quic_conn_exists(struct quic_conn_table *table, const struct quic_cid *cid)
+{
+	bool found;
+
+	rcu_read_lock();
+	found = rhashtable_lookup(&table->ht, cid, quic_conn_params);
+	rcu_read_unlock();
+	return found;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_exists);
+
+/**
+ * quic_conn_insert() - make a new connection visible to senders
+ * @table: the socket's table; the socket is locked
+ * @conn: from quic_conn_create(), owned by the table on success
+ *
+ * Return: 0; -EEXIST if the connection ID is taken; -ENOMEM; -EAGAIN if
+ * the table is being resized and has no room yet; -ENOSPC if it is at its
+ * maximum size.  On error @conn is the caller's to destroy.
+ */
+int quic_conn_insert(struct quic_conn_table *table, struct quic_conn *conn)
+{
+	int err;
 
 	err = rhashtable_lookup_insert_fast(&table->ht, &conn->node,
 					    quic_conn_params);
-	if (err) {
-		/* Never published: no reader can hold it, free at once. */
-		quic_conn_free(conn);
-		/* The table may also refuse with -EBUSY or -E2BIG. */
-		return err == -EEXIST ? err : -ENOMEM;
-	}
-	return 0;
+	/* Neither is an allocation failure: say what happened. */
+	if (err == -EBUSY)
+		return -EAGAIN;
+	if (err == -E2BIG)
+		return -ENOSPC;
+	return err;
 }
-EXPORT_SYMBOL_IF_KUNIT(quic_conn_add);
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_insert);
 
 /**
  * quic_conn_del() - remove a connection for a UDP_QUIC_DEL_TX_CONNECTION
  * @table: the socket's table
  * @key: its destination connection ID, from userspace
  *
- * Senders still holding the connection finish with its keys.
+ * Waits for the senders still protecting packets for the connection.
  *
  * Return: 0; -EINVAL for a too long connection ID; -ENOENT if no
  * connection has that ID.
@@ -213,9 +399,9 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_del);
  * @table: the socket's table; the socket is locked
  * @info: UDP_QUIC_SET_TX_KEY_PHASE argument, copied from userspace
  *
- * Builds a new entry with the changed keys and swaps it for the old one in
+ * Builds the connection's next generation of keys and makes it current in
  * a single step, so a sender sees either the old keys or the new ones.
- * Senders that found the old entry finish their call with it.
+ * Senders that took the old keys finish their call with them.
  *
  * Return: 0; -EINVAL for a bad argument or a retire on a connection that
  * never had a key update; -ENOENT if no connection has the ID or the phase
@@ -224,7 +410,8 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_del);
 int quic_conn_set_key_phase(struct quic_conn_table *table,
 			    const struct quic_tx_key_phase_info *info)
 {
-	struct quic_conn *old, *conn;
+	struct quic_conn_keys *old, *keys;
+	struct quic_conn *conn;
 	struct quic_cid cid;
 	int err;
 
@@ -234,31 +421,28 @@ int quic_conn_set_key_phase(struct quic_conn_table *table,
 	    quic_cid_from_user(&cid, &info->key))
 		return -EINVAL;
 
-	/* Writers hold the socket lock: the entry stays until we swap it. */
-	old = rhashtable_lookup_fast(&table->ht, &cid, quic_conn_params);
-	if (!old)
-		return -ENOENT;
-
-	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
+	/* Writers hold the socket lock: the entry and its keys stay. */
+	conn = rhashtable_lookup_fast(&table->ht, &cid, quic_conn_params);
 	if (!conn)
+		return -ENOENT;
+	old = rcu_dereference_protected(conn->keys, true);
+
+	keys = quic_conn_keys_alloc();
+	if (!keys)
 		return -ENOMEM;
-	conn->dcid = cid;
-	refcount_set(&conn->refcnt, 1);
 	if (info->op == QUIC_KEY_PHASE_INSTALL)
-		err = quic_crypto_keys_update(&conn->tx, &old->tx, info->phase,
+		err = quic_crypto_keys_update(&keys->tx, &old->tx, info->phase,
 					      info->payload_key,
 					      info->payload_iv);
 	else
-		err = quic_crypto_keys_retire(&conn->tx, &old->tx,
+		err = quic_crypto_keys_retire(&keys->tx, &old->tx,
 					      info->phase);
-	if (!err)
-		err = rhashtable_replace_fast(&table->ht, &old->node,
-					      &conn->node, quic_conn_params);
 	if (err) {
-		quic_conn_free(conn);
+		quic_conn_keys_put(keys);
 		return err;
 	}
-	quic_conn_put(old);
+	rcu_assign_pointer(conn->keys, keys);
+	quic_conn_keys_put(old);
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_set_key_phase);

@@ -7,6 +7,7 @@
 #ifndef _NET_QUIC_CONN_H
 #define _NET_QUIC_CONN_H
 
+#include <linux/atomic.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/rhashtable-types.h>
@@ -26,23 +27,44 @@ struct quic_cid {
 };
 
 /**
- * struct quic_conn - one offloaded connection
+ * struct quic_conn_keys - one generation of a connection's keys
+ * @refcnt: one for the connection while they are current, one for each
+ *	sender protecting packets with them
+ * @rcu: deferred free, senders find them under RCU
+ * @tx: transmit packet protection state, never changed once published
+ */
+struct quic_conn_keys {
+	refcount_t refcnt;
+	struct rcu_head rcu;
+	struct quic_crypto_keys tx;
+};
+
+/**
+ * struct quic_conn - one offloaded connection, from ADD to DEL or close
  * @node: link in the socket's table
  * @dcid: destination connection ID the connection's packets carry
- * @refcnt: one for the table, one for each sendmsg() using the connection
+ * @active: one for the table, one for each sender protecting packets for
+ *	the connection, whatever generation of keys it uses: DEL waits until
+ *	the table's is the last
+ * @refcnt: keeps the memory: one for the table, one for each sender until
+ *	its call ends, which may be after a DEL returned
+ * @next_pn: lowest packet number the connection may still protect; packet
+ *	numbers only grow (RFC 9000, section 12.3), across key updates too,
+ *	so no nonce is ever used twice
+ * @keys: current keys; a key update replaces them as a whole
  * @rcu: deferred free, lookups run under RCU only
- * @tx: transmit packet protection state
  *
  * Receive offload would add its own keys and table, keyed by the local
- * connection ID.  The keys never change while the entry is in the table:
- * a key update replaces the entry with a new one sharing what it keeps.
+ * connection ID.
  */
 struct quic_conn {
 	struct rhash_head node;
 	struct quic_cid dcid;
+	refcount_t active;
 	refcount_t refcnt;
+	atomic64_t next_pn;
+	struct quic_conn_keys __rcu *keys;
 	struct rcu_head rcu;
-	struct quic_crypto_keys tx;
 };
 
 struct quic_conn_table {
@@ -55,14 +77,26 @@ int quic_cid_from_user(struct quic_cid *cid,
 int quic_conn_table_init(struct quic_conn_table *table);
 unsigned int quic_conn_table_destroy(struct quic_conn_table *table);
 
-int quic_conn_add(struct quic_conn_table *table,
-		  const struct quic_connection_info *info);
+struct quic_conn *quic_conn_create(const struct quic_connection_info *info);
+void quic_conn_destroy(struct quic_conn *conn);
+bool quic_conn_exists(struct quic_conn_table *table,
+		      const struct quic_cid *cid);
+int quic_conn_insert(struct quic_conn_table *table, struct quic_conn *conn);
 int quic_conn_del(struct quic_conn_table *table,
 		  const struct quic_connection_info_key *key);
 
 struct quic_conn *quic_conn_get(struct quic_conn_table *table,
 				const struct quic_cid *cid);
+void quic_conn_idle(struct quic_conn *conn);
 void quic_conn_put(struct quic_conn *conn);
+unsigned int quic_conn_req_size(struct quic_conn_table *table,
+				const struct quic_cid *cid);
+struct quic_conn_keys *quic_conn_keys_get(struct quic_conn *conn);
+void quic_conn_keys_put(struct quic_conn_keys *keys);
+
+int quic_conn_pn_claim(struct quic_conn *conn, u64 first, u64 last,
+		       u64 *prev);
+void quic_conn_pn_unclaim(struct quic_conn *conn, u64 last, u64 prev);
 
 int quic_conn_set_key_phase(struct quic_conn_table *table,
 			    const struct quic_tx_key_phase_info *info);

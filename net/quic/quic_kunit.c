@@ -14,6 +14,8 @@
 
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/kthread.h>
 #include <linux/rcupdate.h>
@@ -741,24 +743,39 @@ static void quic_conn_test_exit(struct kunit *test)
 	rcu_barrier();
 }
 
+/* What UDP_QUIC_ADD_TX_CONNECTION does, without the socket. */
+static int quic_test_add(struct quic_conn_table *table,
+			 const struct quic_connection_info *info)
+{
+	struct quic_conn *conn = quic_conn_create(info);
+	int err;
+
+	if (IS_ERR(conn))
+		return PTR_ERR(conn);
+	err = quic_conn_insert(table, conn);
+	if (err)
+		quic_conn_destroy(conn);
+	return err;
+}
+
 static void quic_conn_add_del_test(struct kunit *test)
 {
 	struct quic_conn_table *table = test->priv;
 	struct quic_connection_info info;
 
 	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x10);
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), 0);
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), -EEXIST);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), 0);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), -EEXIST);
 
 	/* Other keys do not make the same ID another connection. */
 	quic_test_conn_info(&info, TLS_CIPHER_CHACHA20_POLY1305, 8, 0x10);
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), -EEXIST);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), -EEXIST);
 
 	/* Same leading bytes, other length: another connection. */
 	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 7, 0x10);
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), 0);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), 0);
 	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 0, 0x10);
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), 0);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), 0);
 
 	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 7, 0x10);
 	KUNIT_EXPECT_EQ(test, quic_conn_del(table, &info.key), 0);
@@ -777,15 +794,15 @@ static void quic_conn_add_invalid_test(struct kunit *test)
 	struct quic_connection_info info;
 
 	quic_test_conn_info(&info, 0, 8, 0x20);
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), -EINVAL);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), -EINVAL);
 
 	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x20);
 	info.key.conn_id_length = QUIC_MAX_CONNECTION_ID_SIZE + 1;
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), -EINVAL);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), -EINVAL);
 
 	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128,
 			    QUIC_MAX_CONNECTION_ID_SIZE, 0x20);
-	KUNIT_EXPECT_EQ(test, quic_conn_add(table, &info), 0);
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), 0);
 	KUNIT_EXPECT_EQ(test, quic_conn_table_destroy(table), 1);
 	KUNIT_EXPECT_EQ(test, quic_conn_table_init(table), 0);
 }
@@ -806,44 +823,102 @@ static int quic_test_del_fn(void *arg)
 	return 0;
 }
 
+static struct task_struct *
+quic_test_del_start(struct kunit *test, struct quic_test_del *del)
+{
+	struct task_struct *task;
+
+	init_completion(&del->done);
+	task = kthread_run(quic_test_del_fn, del, "quic_kunit_del");
+	if (IS_ERR(task))
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(task));
+	return task;
+}
+
+/*
+ * Wait, at most ten seconds, for a DEL started in another thread to unlink
+ * @cid: thread creation may be slow on a loaded machine.
+ */
+static void quic_test_wait_unlinked(struct kunit *test,
+				    struct quic_conn_table *table,
+				    const struct quic_cid *cid)
+{
+	unsigned long end = jiffies + 10 * HZ;
+
+	while (quic_conn_exists(table, cid) && time_before(jiffies, end))
+		msleep(20);
+	KUNIT_EXPECT_FALSE(test, quic_conn_exists(table, cid));
+}
+
+/*
+ * The DEL returns once the sender is idle: a DEL still waiting after 30
+ * seconds fails the case, and is then waited for, since it uses @del.
+ */
+static void quic_test_del_wait(struct kunit *test, struct quic_test_del *del)
+{
+	if (!wait_for_completion_timeout(&del->done, 30 * HZ)) {
+		KUNIT_FAIL(test, "DEL still waiting 30 s after the sender");
+		wait_for_completion(&del->done);
+	}
+}
+
+/* No lookup finds the entry; one that does must not leak it. */
+static void quic_test_expect_gone(struct kunit *test,
+				  struct quic_conn_table *table,
+				  const struct quic_cid *cid)
+{
+	struct quic_conn *conn = quic_conn_get(table, cid);
+
+	KUNIT_EXPECT_NULL(test, conn);
+	if (conn) {
+		quic_conn_idle(conn);
+		quic_conn_put(conn);
+	}
+}
+
 /*
  * A sender holding a connection keeps it usable, and DEL returns only once
- * that sender is done, so no packet uses the keys after DEL.
+ * that sender is idle, so no packet uses the keys after DEL.  The sender
+ * still holds the memory, e.g. to give packet numbers back.
  */
 static void quic_conn_get_after_del_test(struct kunit *test)
 {
 	struct quic_conn_table *table = test->priv;
 	struct quic_test_del del = { .table = table };
 	struct quic_connection_info info;
-	struct task_struct *task;
+	struct quic_conn_keys *keys;
 	struct quic_conn *conn;
 	struct quic_cid cid;
 
 	quic_test_conn_info(&info, TLS_CIPHER_AES_CCM_128, 4, 0x30);
 	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
-	KUNIT_ASSERT_EQ(test, quic_conn_add(table, &info), 0);
+	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
 
 	conn = quic_conn_get(table, &cid);
 	KUNIT_ASSERT_NOT_NULL(test, conn);
 	KUNIT_EXPECT_MEMEQ(test, &conn->dcid, &cid, sizeof(cid));
+	keys = quic_conn_keys_get(conn);
 
 	del.key = info.key;
-	init_completion(&del.done);
-	task = kthread_run(quic_test_del_fn, &del, "quic_kunit_del");
-	if (IS_ERR(task)) {
+	if (IS_ERR(quic_test_del_start(test, &del))) {
+		quic_conn_keys_put(keys);
+		quic_conn_idle(conn);
 		quic_conn_put(conn);
-		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(task));
 		return;
 	}
+	quic_test_wait_unlinked(test, table, &cid);
 	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&del.done, HZ / 5),
 			0);
-	KUNIT_EXPECT_NULL(test, quic_conn_get(table, &cid));
-	KUNIT_EXPECT_PTR_EQ(test, conn->tx.cipher,
+	quic_test_expect_gone(test, table, &cid);
+	KUNIT_EXPECT_PTR_EQ(test, keys->tx.cipher,
 			    quic_cipher_find(TLS_CIPHER_AES_CCM_128));
-	KUNIT_EXPECT_NOT_NULL(test, conn->tx.aead[0]->tfm);
-	quic_conn_put(conn);
-	wait_for_completion(&del.done);
+	KUNIT_EXPECT_NOT_NULL(test, keys->tx.aead[0]->tfm);
+	quic_conn_keys_put(keys);
+	quic_conn_idle(conn);
+	quic_test_del_wait(test, &del);
 	KUNIT_EXPECT_EQ(test, del.err, 0);
+	KUNIT_EXPECT_MEMEQ(test, &conn->dcid, &cid, sizeof(cid));
+	quic_conn_put(conn);
 }
 
 static int quic_test_key_phase(struct quic_conn_table *table,
@@ -862,22 +937,125 @@ static int quic_test_key_phase(struct quic_conn_table *table,
 }
 
 /*
- * A key update replaces the entry with one that shares the kept payload
- * key and the header protection key; holders of the old entry keep theirs.
+ * A DEL after a key update also waits for a sender that still protects
+ * packets with the keys from before the update: the promise covers every
+ * generation of the connection's keys.
+ */
+static void quic_conn_del_after_key_update_test(struct kunit *test)
+{
+	struct quic_conn_table *table = test->priv;
+	struct quic_test_del del = { .table = table };
+	struct quic_connection_info info;
+	struct quic_conn_keys *old;
+	struct quic_conn *conn;
+	struct quic_cid cid;
+
+	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x50);
+	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
+	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
+	conn = quic_conn_get(table, &cid);
+	KUNIT_ASSERT_NOT_NULL(test, conn);
+	old = quic_conn_keys_get(conn);
+
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 1, 1),
+			0);
+	KUNIT_EXPECT_PTR_NE(test, rcu_access_pointer(conn->keys), old);
+	/* The update did not replace the connection. */
+	KUNIT_EXPECT_PTR_EQ(test, quic_conn_get(table, &cid), conn);
+	quic_conn_idle(conn);
+	quic_conn_put(conn);
+
+	del.key = info.key;
+	if (!IS_ERR(quic_test_del_start(test, &del))) {
+		quic_test_wait_unlinked(test, table, &cid);
+		KUNIT_EXPECT_EQ(test,
+				wait_for_completion_timeout(&del.done, HZ / 5),
+				0);
+		quic_test_expect_gone(test, table, &cid);
+		quic_conn_keys_put(old);
+		quic_conn_idle(conn);
+		quic_test_del_wait(test, &del);
+		KUNIT_EXPECT_EQ(test, del.err, 0);
+	} else {
+		quic_conn_keys_put(old);
+		quic_conn_idle(conn);
+	}
+	quic_conn_put(conn);
+}
+
+/*
+ * Packet numbers only grow, and of two calls that protected the same
+ * numbers only one sends them; numbers of a call UDP refused come back.
+ */
+static void quic_conn_pn_claim_test(struct kunit *test)
+{
+	struct quic_conn_table *table = test->priv;
+	struct quic_connection_info info;
+	struct quic_conn *conn;
+	struct quic_cid cid;
+	u64 prev, prev2;
+
+	quic_test_conn_info(&info, TLS_CIPHER_CHACHA20_POLY1305, 3, 0x60);
+	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
+	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
+	conn = quic_conn_get(table, &cid);
+	KUNIT_ASSERT_NOT_NULL(test, conn);
+
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 0, 0, &prev), 0);
+	KUNIT_EXPECT_EQ(test, prev, 0);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 0, 0, &prev), -ERANGE);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 5, 7, &prev), 0);
+	KUNIT_EXPECT_EQ(test, prev, 1);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 7, 9, &prev), -ERANGE);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 6, 6, &prev), -ERANGE);
+
+	/* Given back: the same numbers can be sent by a retry. */
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 8, 8, &prev), 0);
+	quic_conn_pn_unclaim(conn, 8, prev);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 8, 10, &prev), 0);
+
+	/* Not after a later claim: those may be on the wire. */
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 11, 11, &prev2), 0);
+	quic_conn_pn_unclaim(conn, 10, prev);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 11, 11, &prev), -ERANGE);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, QUIC_PN_MAX,
+						 QUIC_PN_MAX, &prev), 0);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, QUIC_PN_MAX,
+						 QUIC_PN_MAX, &prev), -ERANGE);
+
+	/* The numbers stay with the connection across a key update. */
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 1, 1),
+			0);
+	KUNIT_EXPECT_PTR_EQ(test, quic_conn_get(table, &cid), conn);
+	quic_conn_idle(conn);
+	quic_conn_put(conn);
+	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 12, 12, &prev), -ERANGE);
+	quic_conn_idle(conn);
+	quic_conn_put(conn);
+}
+
+/*
+ * A key update builds a new generation of keys that shares the kept
+ * payload key and the header protection key; holders of the old
+ * generation keep theirs, and the connection itself stays the same.
  */
 static void quic_conn_key_phase_test(struct kunit *test)
 {
 	struct quic_conn_table *table = test->priv;
-	struct quic_conn *c0, *c1, *c2;
+	struct quic_conn_keys *k0, *k1, *k2;
 	struct quic_connection_info info;
+	struct quic_conn *conn;
 	struct quic_cid cid;
 
 	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x40);
 	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
-	KUNIT_ASSERT_EQ(test, quic_conn_add(table, &info), 0);
-	c0 = quic_conn_get(table, &cid);
-	KUNIT_ASSERT_NOT_NULL(test, c0);
-	KUNIT_EXPECT_FALSE(test, c0->tx.phased);
+	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
+	conn = quic_conn_get(table, &cid);
+	KUNIT_ASSERT_NOT_NULL(test, conn);
+	k0 = quic_conn_keys_get(conn);
+	KUNIT_EXPECT_FALSE(test, k0->tx.phased);
 
 	/* Retire needs a key update; bad arguments change nothing. */
 	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
@@ -888,22 +1066,23 @@ static void quic_conn_key_phase_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
 						  QUIC_KEY_PHASE_INSTALL, 2, 1),
 			-EINVAL);
-	KUNIT_EXPECT_PTR_EQ(test, quic_conn_get(table, &cid), c0);
-	quic_conn_put(c0);
+	KUNIT_EXPECT_PTR_EQ(test, rcu_access_pointer(conn->keys), k0);
 
 	KUNIT_ASSERT_EQ(test, quic_test_key_phase(table, &info,
 						  QUIC_KEY_PHASE_INSTALL, 1, 1),
 			0);
-	c1 = quic_conn_get(table, &cid);
-	KUNIT_ASSERT_NOT_NULL(test, c1);
-	KUNIT_EXPECT_PTR_NE(test, c1, c0);
-	KUNIT_EXPECT_TRUE(test, c1->tx.phased);
-	KUNIT_EXPECT_PTR_EQ(test, c1->tx.aead[0], c0->tx.aead[0]);
-	KUNIT_EXPECT_NOT_NULL(test, c1->tx.aead[1]);
-	KUNIT_EXPECT_NULL(test, c0->tx.aead[1]);
-	KUNIT_EXPECT_EQ(test, refcount_read(&c1->tx.aead[0]->refcnt), 2);
-	KUNIT_EXPECT_MEMEQ(test, &c1->tx.hp_aes, &c0->tx.hp_aes,
-			   sizeof(c0->tx.hp_aes));
+	KUNIT_EXPECT_PTR_EQ(test, quic_conn_get(table, &cid), conn);
+	quic_conn_idle(conn);
+	quic_conn_put(conn);
+	k1 = quic_conn_keys_get(conn);
+	KUNIT_EXPECT_PTR_NE(test, k1, k0);
+	KUNIT_EXPECT_TRUE(test, k1->tx.phased);
+	KUNIT_EXPECT_PTR_EQ(test, k1->tx.aead[0], k0->tx.aead[0]);
+	KUNIT_EXPECT_NOT_NULL(test, k1->tx.aead[1]);
+	KUNIT_EXPECT_NULL(test, k0->tx.aead[1]);
+	KUNIT_EXPECT_EQ(test, refcount_read(&k1->tx.aead[0]->refcnt), 2);
+	KUNIT_EXPECT_MEMEQ(test, &k1->tx.hp_aes, &k0->tx.hp_aes,
+			   sizeof(k0->tx.hp_aes));
 	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
 						  QUIC_KEY_PHASE_INSTALL, 1, 2),
 			-EEXIST);
@@ -911,20 +1090,21 @@ static void quic_conn_key_phase_test(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, quic_test_key_phase(table, &info,
 						  QUIC_KEY_PHASE_RETIRE, 0, 0),
 			0);
-	c2 = quic_conn_get(table, &cid);
-	KUNIT_ASSERT_NOT_NULL(test, c2);
-	KUNIT_EXPECT_NULL(test, c2->tx.aead[0]);
-	KUNIT_EXPECT_PTR_EQ(test, c2->tx.aead[1], c1->tx.aead[1]);
+	k2 = quic_conn_keys_get(conn);
+	KUNIT_EXPECT_NULL(test, k2->tx.aead[0]);
+	KUNIT_EXPECT_PTR_EQ(test, k2->tx.aead[1], k1->tx.aead[1]);
 	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
 						  QUIC_KEY_PHASE_RETIRE, 0, 0),
 			-ENOENT);
 
 	/* The first holder still has its key, now its only user. */
-	quic_conn_put(c1);
+	quic_conn_keys_put(k1);
 	rcu_barrier();
-	KUNIT_EXPECT_EQ(test, refcount_read(&c0->tx.aead[0]->refcnt), 1);
-	quic_conn_put(c0);
-	quic_conn_put(c2);
+	KUNIT_EXPECT_EQ(test, refcount_read(&k0->tx.aead[0]->refcnt), 1);
+	quic_conn_keys_put(k0);
+	quic_conn_keys_put(k2);
+	quic_conn_idle(conn);
+	quic_conn_put(conn);
 
 	info.key.conn_id[QUIC_MAX_CONNECTION_ID_SIZE - 1] ^= 1;
 	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
@@ -937,6 +1117,8 @@ static struct kunit_case quic_conn_test_cases[] = {
 	KUNIT_CASE(quic_conn_add_del_test),
 	KUNIT_CASE(quic_conn_add_invalid_test),
 	KUNIT_CASE(quic_conn_get_after_del_test),
+	KUNIT_CASE(quic_conn_del_after_key_update_test),
+	KUNIT_CASE(quic_conn_pn_claim_test),
 	KUNIT_CASE(quic_conn_key_phase_test),
 	{}
 };

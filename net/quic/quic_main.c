@@ -35,34 +35,79 @@ static struct quic_sock *quic_sk(struct sock *sk)
 	return udp_ulp_data(sk);
 }
 
+/* Without the lock, as quic_sendmsg(): the state may not be visible yet. */
+static bool quic_has_conn(struct sock *sk, const struct quic_cid *cid)
+{
+	struct quic_sock *qsk;
+	bool found = false;
+
+	rcu_read_lock();
+	qsk = udp_ulp_data(sk);
+	if (qsk)
+		found = quic_conn_exists(&qsk->tx_conns, cid);
+	rcu_read_unlock();
+	return found;
+}
+
 static int quic_sockopt_error(struct sock *sk, int err)
 {
 	quic_stat_error(sock_net(sk), QUIC_STAT_ERR_SOCKOPT);
 	return err;
 }
 
-static int quic_copy_conn_info(struct quic_connection_info *info,
-			       sockptr_t optval, unsigned int optlen)
+/*
+ * An option's struct may grow: a longer optlen is accepted if the bytes
+ * this kernel does not know are zero, as copy_struct_from_user() does.
+ */
+static int quic_copy_opt(void *dst, size_t size, sockptr_t optval,
+			 unsigned int optlen)
 {
-	if (optlen != sizeof(*info))
+	int zeroed;
+
+	if (optlen < size)
 		return -EINVAL;
-	if (copy_from_sockptr(info, optval, sizeof(*info)))
+	if (optlen > size) {
+		zeroed = check_zeroed_sockptr(optval, size, optlen - size);
+		if (zeroed <= 0)
+			return zeroed ?: -E2BIG;
+	}
+	if (copy_from_sockptr(dst, optval, size)) {
+		/* What was copied before the fault may be part of a key. */
+		memzero_explicit(dst, size);
 		return -EFAULT;
+	}
 	return 0;
 }
 
+/* Allocates the transforms before the socket lock; only the insert needs it. */
 static int quic_add_tx_connection(struct sock *sk, sockptr_t optval,
 				  unsigned int optlen)
 {
 	struct quic_connection_info info;
+	struct quic_conn *conn;
+	struct quic_cid cid;
 	int err;
 
-	err = quic_copy_conn_info(&info, optval, optlen);
-	if (!err)
-		err = quic_conn_add(&quic_sk(sk)->tx_conns, &info);
-	memzero_explicit(&info, sizeof(info));
+	err = quic_copy_opt(&info, sizeof(info), optval, optlen);
 	if (err)
 		return quic_sockopt_error(sk, err);
+	if (!quic_cid_from_user(&cid, &info.key) && quic_has_conn(sk, &cid)) {
+		memzero_explicit(&info, sizeof(info));
+		return quic_sockopt_error(sk, -EEXIST);
+	}
+	conn = quic_conn_create(&info);
+	memzero_explicit(&info, sizeof(info));
+	if (IS_ERR(conn))
+		return quic_sockopt_error(sk, PTR_ERR(conn));
+
+	lock_sock(sk);
+	err = quic_conn_insert(&quic_sk(sk)->tx_conns, conn);
+	release_sock(sk);
+	if (err) {
+		/* Never published: no sender can hold it. */
+		quic_conn_destroy(conn);
+		return quic_sockopt_error(sk, err);
+	}
 
 	quic_stat_inc(sock_net(sk), QUIC_STAT_TX_SW);
 	quic_stat_inc(sock_net(sk), QUIC_STAT_CURR_TX_SW);
@@ -75,9 +120,12 @@ static int quic_del_tx_connection(struct sock *sk, sockptr_t optval,
 	struct quic_connection_info info;
 	int err;
 
-	err = quic_copy_conn_info(&info, optval, optlen);
-	if (!err)
+	err = quic_copy_opt(&info, sizeof(info), optval, optlen);
+	if (!err) {
+		lock_sock(sk);
 		err = quic_conn_del(&quic_sk(sk)->tx_conns, &info.key);
+		release_sock(sk);
+	}
 	memzero_explicit(&info, sizeof(info));
 	if (err)
 		return quic_sockopt_error(sk, err);
@@ -93,15 +141,13 @@ static int quic_set_tx_key_phase(struct sock *sk, sockptr_t optval,
 	enum quic_stat stat;
 	int err;
 
-	if (optlen != sizeof(info))
-		return quic_sockopt_error(sk, -EINVAL);
-	if (copy_from_sockptr(&info, optval, sizeof(info))) {
-		/* What was copied before the fault may be part of a key. */
-		memzero_explicit(&info, sizeof(info));
-		return quic_sockopt_error(sk, -EFAULT);
-	}
+	err = quic_copy_opt(&info, sizeof(info), optval, optlen);
+	if (err)
+		return quic_sockopt_error(sk, err);
 
+	lock_sock(sk);
 	err = quic_conn_set_key_phase(&quic_sk(sk)->tx_conns, &info);
+	release_sock(sk);
 	stat = info.op == QUIC_KEY_PHASE_INSTALL ? QUIC_STAT_TX_KEY_UPDATE :
 						   QUIC_STAT_TX_KEY_RETIRE;
 	memzero_explicit(&info, sizeof(info));
@@ -122,19 +168,12 @@ static bool quic_is_sockopt(int level, int optname)
 static int quic_setsockopt(struct sock *sk, int level, int optname,
 			   sockptr_t optval, unsigned int optlen)
 {
-	int err;
-
-	if (quic_is_sockopt(level, optname)) {
-		lock_sock(sk);
-		if (optname == UDP_QUIC_ADD_TX_CONNECTION)
-			err = quic_add_tx_connection(sk, optval, optlen);
-		else if (optname == UDP_QUIC_DEL_TX_CONNECTION)
-			err = quic_del_tx_connection(sk, optval, optlen);
-		else
-			err = quic_set_tx_key_phase(sk, optval, optlen);
-		release_sock(sk);
-		return err;
-	}
+	if (level == SOL_UDP && optname == UDP_QUIC_ADD_TX_CONNECTION)
+		return quic_add_tx_connection(sk, optval, optlen);
+	if (level == SOL_UDP && optname == UDP_QUIC_DEL_TX_CONNECTION)
+		return quic_del_tx_connection(sk, optval, optlen);
+	if (level == SOL_UDP && optname == UDP_QUIC_SET_TX_KEY_PHASE)
+		return quic_set_tx_key_phase(sk, optval, optlen);
 	return quic_base_proto(sk)->setsockopt(sk, level, optname, optval,
 					       optlen);
 }
@@ -203,6 +242,11 @@ static int quic_ulp_init(struct sock *sk)
 	}
 
 	udp_ulp_set_data(sk, qsk);
+	/*
+	 * Lockless senders reach quic_sendmsg() through sk_prot: publish
+	 * the state first.  They still cope with not seeing it.
+	 */
+	smp_wmb();
 	sock_replace_proto(sk, prot);
 	return 0;
 }

@@ -41,6 +41,7 @@ static const char *const quic_stat_names[QUIC_STAT_MAX] = {
 	[QUIC_STAT_ERR_NO_CONNECTION]	= "QuicTxErrNoConnection",
 	[QUIC_STAT_ERR_NO_KEY]		= "QuicTxErrNoKey",
 	[QUIC_STAT_ERR_BAD_PACKET]	= "QuicTxErrBadPacket",
+	[QUIC_STAT_ERR_PACKET_NUMBER]	= "QuicTxErrPacketNumber",
 	[QUIC_STAT_ERR_CRYPTO]		= "QuicTxErrCrypto",
 	[QUIC_STAT_ERR_NOMEM]		= "QuicTxErrNoMem",
 	[QUIC_STAT_ERR_FAULT]		= "QuicTxErrFault",

@@ -4,9 +4,11 @@
  *
  * A call carrying the UDP_QUIC_ENCRYPT control message holds one packet, or
  * with UDP GSO a batch of packets laid out every gso_size - 16 bytes.  All
- * packets of a batch belong to one connection, found with a single lookup.
- * Each packet is copied once from the caller into page fragments, encrypted
- * there in place and header-protected; UDP then splices the fragments into
+ * packets of a batch belong to one connection.  The packets are first
+ * copied from the caller into page fragments; only then is the connection
+ * looked up and held, while they are encrypted there in place and
+ * header-protected, so a sender never holds a connection across user
+ * memory or a sleeping allocation.  UDP then splices the fragments into
  * its skb.  Any invalid packet fails the whole call before UDP sees it, so
  * a refused call sends nothing.
  */
@@ -48,9 +50,18 @@ struct quic_tx_batch {
 /* Working memory of one encrypting call, a single allocation. */
 struct quic_tx_work {
 	struct quic_crypto_req crypto;
+	unsigned int req_size;	/* room for the AEAD request */
+	void *req_extra;	/* a larger one, if the keys changed */
 	struct quic_txbuf buf;
 	struct scatterlist *sg;
 	void *udp_cmsgs;
+};
+
+/* Packet numbers of a protected batch. */
+struct quic_tx_pns {
+	u64 first;
+	u64 last;
+	u64 prev;		/* for quic_conn_pn_unclaim() */
 };
 
 static bool quic_tx_is_encrypt_cmsg(const struct cmsghdr *cmsg)
@@ -59,11 +70,20 @@ static bool quic_tx_is_encrypt_cmsg(const struct cmsghdr *cmsg)
 	       cmsg->cmsg_type == UDP_QUIC_ENCRYPT;
 }
 
+/*
+ * The ancillary data may grow: a longer cmsg is accepted if the bytes this
+ * kernel does not know are zero.
+ */
 static int quic_tx_take_anc(struct quic_tx_cmsgs *tc,
 			    const struct cmsghdr *cmsg)
 {
-	if (tc->offload || cmsg->cmsg_len != CMSG_LEN(sizeof(tc->anc)))
+	const u8 *data = CMSG_DATA(cmsg);
+
+	if (tc->offload || cmsg->cmsg_len < CMSG_LEN(sizeof(tc->anc)))
 		return -EINVAL;
+	if (memchr_inv(data + sizeof(tc->anc), 0,
+		       cmsg->cmsg_len - CMSG_LEN(sizeof(tc->anc))))
+		return -E2BIG;
 	memcpy(&tc->anc, CMSG_DATA(cmsg), sizeof(tc->anc));
 	tc->offload = true;
 
@@ -269,17 +289,37 @@ static int quic_tx_peek_dcid(const struct msghdr *msg, u8 cid_len,
 	return 0;
 }
 
+/*
+ * The proto that leads here is published after the socket state, but a
+ * lockless sender on a weakly ordered CPU may still read the state first:
+ * without it, the socket has no connection yet.
+ */
 static struct quic_conn *quic_tx_find_conn(struct sock *sk,
 					   const struct quic_cid *dcid)
 {
+	struct quic_conn *conn = NULL;
 	struct quic_sock *qsk;
-	struct quic_conn *conn;
 
 	rcu_read_lock();
 	qsk = udp_ulp_data(sk);
-	conn = quic_conn_get(&qsk->tx_conns, dcid);
+	if (qsk)
+		conn = quic_conn_get(&qsk->tx_conns, dcid);
 	rcu_read_unlock();
 	return conn;
+}
+
+static unsigned int quic_tx_req_size(struct sock *sk,
+				     const struct quic_cid *dcid)
+{
+	unsigned int size = 0;
+	struct quic_sock *qsk;
+
+	rcu_read_lock();
+	qsk = udp_ulp_data(sk);
+	if (qsk)
+		size = quic_conn_req_size(&qsk->tx_conns, dcid);
+	rcu_read_unlock();
+	return size;
 }
 
 static size_t quic_tx_layout(size_t *size, size_t align, size_t len)
@@ -291,7 +331,7 @@ static size_t quic_tx_layout(size_t *size, size_t align, size_t len)
 }
 
 static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
-					       const struct quic_conn *conn,
+					       unsigned int req_size,
 					       const struct quic_tx_batch *b,
 					       size_t udp_len)
 {
@@ -300,8 +340,7 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 	size_t req, bvec, sg, cmsgs;
 	struct quic_tx_work *w;
 
-	req = quic_tx_layout(&size, CRYPTO_MINALIGN,
-			     quic_crypto_req_size(&conn->tx));
+	req = quic_tx_layout(&size, CRYPTO_MINALIGN, req_size);
 	bvec = quic_tx_layout(&size, __alignof__(struct bio_vec),
 			      frags * sizeof(struct bio_vec));
 	sg = quic_tx_layout(&size, __alignof__(struct scatterlist),
@@ -311,6 +350,8 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 	w = kmalloc(size, sk->sk_allocation);
 	if (!w)
 		return NULL;
+	w->req_size = req_size;
+	w->req_extra = NULL;
 	quic_crypto_req_init(&w->crypto, (u8 *)w + req);
 	quic_txbuf_init(&w->buf, (struct bio_vec *)((u8 *)w + bvec), frags);
 	w->sg = (struct scatterlist *)((u8 *)w + sg);
@@ -322,7 +363,28 @@ static void quic_tx_work_free(struct quic_tx_work *w)
 {
 	quic_txbuf_release(&w->buf);
 	/* The request context held per-packet AEAD state. */
+	kfree_sensitive(w->req_extra);
 	kfree_sensitive(w);
+}
+
+/*
+ * A key update between the allocation and the lookup may have brought an
+ * AEAD implementation with a larger request.  Rare enough for an atomic
+ * allocation: the connection is held and must not wait for memory.
+ */
+static int quic_tx_req_fit(struct quic_tx_work *w,
+			   const struct quic_crypto_keys *keys)
+{
+	unsigned int size = quic_crypto_req_size(keys);
+
+	if (size <= w->req_size)
+		return 0;
+	w->req_extra = kmalloc(size, GFP_ATOMIC | __GFP_NOWARN);
+	if (!w->req_extra)
+		return -ENOMEM;
+	w->req_size = size;
+	quic_crypto_req_init(&w->crypto, w->req_extra);
+	return 0;
 }
 
 static u32 quic_tx_read_pn(const u8 *pn, unsigned int pn_len)
@@ -335,11 +397,45 @@ static u32 quic_tx_read_pn(const u8 *pn, unsigned int pn_len)
 	return val;
 }
 
-/* Copy, check and protect the next packet of the batch. */
-static int quic_tx_protect_one(struct quic_tx_work *w,
-			       const struct quic_conn *conn,
-			       struct iov_iter *from, unsigned int len,
-			       u64 *expected, enum quic_stat *reason)
+/* Copy the batch's packets into the fragments, leaving room for tags. */
+static int quic_tx_copy_batch(struct sock *sk, struct msghdr *msg,
+			      struct quic_tx_work *w,
+			      const struct quic_tx_batch *b,
+			      enum quic_stat *reason)
+{
+	size_t left = b->len;
+	int err;
+
+	err = quic_txbuf_reserve(&w->buf, sk, b->wire_len);
+	if (err) {
+		*reason = QUIC_STAT_ERR_NOMEM;
+		return err;
+	}
+	while (left) {
+		unsigned int len = min_t(size_t, left, b->stride);
+
+		err = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, len,
+				      &msg->msg_iter);
+		if (err < 0) {
+			*reason = err == -EFAULT ? QUIC_STAT_ERR_FAULT :
+						   QUIC_STAT_ERR_NOMEM;
+			return err;
+		}
+		left -= len;
+	}
+	quic_txbuf_rewind(&w->buf);
+	return 0;
+}
+
+/*
+ * Check and protect the next packet of the batch, already in the
+ * fragments.  Packet numbers only grow: within the call, and from the
+ * connection's previous calls.
+ */
+static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
+			       const struct quic_crypto_keys *keys,
+			       unsigned int len, bool first, u64 *expected,
+			       struct quic_tx_pns *pns, enum quic_stat *reason)
 {
 	unsigned int cid_len = conn->dcid.len;
 	unsigned int pn_len, hdr_len;
@@ -347,10 +443,9 @@ static int quic_tx_protect_one(struct quic_tx_work *w,
 	int nents, err;
 	u64 pn;
 
-	nents = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, len, from);
+	nents = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, 0, NULL);
 	if (nents < 0) {
-		*reason = nents == -EFAULT ? QUIC_STAT_ERR_FAULT :
-					     QUIC_STAT_ERR_NOMEM;
+		*reason = QUIC_STAT_ERR_NOMEM;
 		return nents;
 	}
 
@@ -368,43 +463,57 @@ static int quic_tx_protect_one(struct quic_tx_work *w,
 			    pn_len);
 	if (pn > QUIC_PN_MAX)
 		return -EINVAL;
+	/* Checked again when the numbers are claimed, after encryption. */
+	if (first ? pn < (u64)atomic64_read(&conn->next_pn) : pn < *expected) {
+		*reason = QUIC_STAT_ERR_PACKET_NUMBER;
+		return -ERANGE;
+	}
 
-	err = quic_packet_protect(&conn->tx, &w->crypto, w->sg, hdr, hdr_len,
+	err = quic_packet_protect(keys, &w->crypto, w->sg, hdr, hdr_len,
 				  len - hdr_len, pn);
 	if (err) {
 		*reason = err == -ENOKEY ? QUIC_STAT_ERR_NO_KEY :
 					   QUIC_STAT_ERR_CRYPTO;
 		return err;
 	}
+	if (first)
+		pns->first = pn;
+	pns->last = pn;
 	/* The next packet is expected to follow this one. */
 	*expected = pn + 1;
 	return 0;
 }
 
-static int quic_tx_protect_batch(struct sock *sk, struct msghdr *msg,
-				 struct quic_tx_work *w,
-				 const struct quic_conn *conn,
+static int quic_tx_protect_batch(struct quic_tx_work *w,
+				 struct quic_conn *conn,
 				 const struct quic_tx_batch *b, u64 expected,
+				 struct quic_tx_pns *pns,
 				 enum quic_stat *reason)
 {
+	struct quic_conn_keys *keys = quic_conn_keys_get(conn);
 	size_t left = b->len;
 	int err;
 
-	err = quic_txbuf_reserve(&w->buf, sk, b->wire_len);
-	if (err) {
+	err = quic_tx_req_fit(w, &keys->tx);
+	if (err)
 		*reason = QUIC_STAT_ERR_NOMEM;
-		return err;
-	}
-	while (left) {
+
+	while (!err && left) {
 		unsigned int len = min_t(size_t, left, b->stride);
 
-		err = quic_tx_protect_one(w, conn, &msg->msg_iter, len,
-					  &expected, reason);
-		if (err)
-			return err;
+		err = quic_tx_protect_one(w, conn, &keys->tx, len,
+					  left == b->len, &expected, pns,
+					  reason);
 		left -= len;
 	}
-	return 0;
+	quic_conn_keys_put(keys);
+	if (err)
+		return err;
+
+	err = quic_conn_pn_claim(conn, pns->first, pns->last, &pns->prev);
+	if (err)
+		*reason = QUIC_STAT_ERR_PACKET_NUMBER;
+	return err;
 }
 
 /* Hand the ciphertext to UDP, with the caller's address and other cmsgs. */
@@ -427,6 +536,16 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 	return quic_base_proto(sk)->sendmsg(sk, &wire, wire_len);
 }
 
+/*
+ * Whether UDP refused the whole call before any of it could leave, so
+ * that the packet numbers can serve a retry of the same packets.
+ */
+static bool quic_tx_unsent(int err)
+{
+	return err == -EAGAIN || err == -EMSGSIZE || err == -EINVAL ||
+	       err == -ENOMEM || err == -EFAULT;
+}
+
 static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 			   const struct quic_tx_cmsgs *tc)
 {
@@ -435,6 +554,8 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	struct quic_tx_batch b;
 	struct quic_tx_work *w;
 	struct quic_conn *conn;
+	struct quic_tx_pns pns;
+	unsigned int req_size;
 	int err;
 
 	err = quic_tx_plan(&b, len, tc);
@@ -444,28 +565,40 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 		return quic_tx_error(sk, err, err == -EFAULT ?
 				     QUIC_STAT_ERR_FAULT : reason);
 
-	conn = quic_tx_find_conn(sk, &b.dcid);
-	if (!conn)
+	/* Spare the copy of a call that cannot be sent. */
+	req_size = quic_tx_req_size(sk, &b.dcid);
+	if (!req_size)
 		return quic_tx_error(sk, -ENOKEY, QUIC_STAT_ERR_NO_CONNECTION);
 
-	w = quic_tx_work_alloc(sk, conn, &b, tc->udp_len);
-	if (!w) {
-		quic_conn_put(conn);
+	w = quic_tx_work_alloc(sk, req_size, &b, tc->udp_len);
+	if (!w)
 		return quic_tx_error(sk, -ENOMEM, QUIC_STAT_ERR_NOMEM);
-	}
 	if (tc->udp_len)
 		quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs);
 
-	err = quic_tx_protect_batch(sk, msg, w, conn, &b, tc->anc.next_pkt_num,
+	err = quic_tx_copy_batch(sk, msg, w, &b, &reason);
+	if (err)
+		goto out;
+
+	conn = quic_tx_find_conn(sk, &b.dcid);
+	if (!conn) {
+		err = -ENOKEY;
+		reason = QUIC_STAT_ERR_NO_CONNECTION;
+		goto out;
+	}
+	err = quic_tx_protect_batch(w, conn, &b, tc->anc.next_pkt_num, &pns,
 				    &reason);
-	/* Dropped before UDP, which may take the lock a DEL waits under. */
-	quic_conn_put(conn);
+	/* Before UDP, which may take the lock a DEL waits under. */
+	quic_conn_idle(conn);
 	if (!err) {
 		reason = QUIC_STAT_ERR_SEND;
 		err = quic_tx_send_wire(sk, msg, w, b.wire_len, tc->udp_len);
+		if (err < 0 && quic_tx_unsent(err))
+			quic_conn_pn_unclaim(conn, pns.last, pns.prev);
 	}
+	quic_conn_put(conn);
+out:
 	quic_tx_work_free(w);
-
 	if (err < 0) {
 		/* Leave the caller's iterator as found, e.g. for a retry. */
 		iov_iter_revert(&msg->msg_iter,

@@ -116,7 +116,7 @@ static unsigned int quic_txbuf_span(const struct quic_txbuf *buf,
  * @sg: table of at least @buf->max entries, set to describe the packet
  * @len: packet length in the stream
  * @fill: bytes to copy from @from to the start of the packet, at most @len
- * @from: source of the packet's plaintext
+ * @from: source of the packet's plaintext; may be NULL if @fill is 0
  *
  * Return: entries used in @sg, -EFAULT if @from could not be read, or
  * -EINVAL if the packet does not fit in the reserved stream.
@@ -138,7 +138,8 @@ int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 		unsigned int offset = bv->bv_offset + buf->off;
 		unsigned int copy = min(fill, piece);
 
-		if (copy_page_from_iter(bv->bv_page, offset, copy, from) != copy)
+		if (copy &&
+		    copy_page_from_iter(bv->bv_page, offset, copy, from) != copy)
 			return -EFAULT;
 		sg_set_page(&sg[i], bv->bv_page, piece, offset);
 
@@ -151,6 +152,19 @@ int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 		}
 	}
 	return nents;
+}
+
+/**
+ * quic_txbuf_rewind() - go back to the start of the stream
+ * @buf: reserved buffer
+ *
+ * The packets copied in by quic_txbuf_next() can then be taken again, to
+ * protect them.
+ */
+void quic_txbuf_rewind(struct quic_txbuf *buf)
+{
+	buf->idx = 0;
+	buf->off = 0;
 }
 
 /**

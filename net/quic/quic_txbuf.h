@@ -39,6 +39,7 @@ void quic_txbuf_release(struct quic_txbuf *buf);
 int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 		    unsigned int len, unsigned int fill,
 		    struct iov_iter *from);
+void quic_txbuf_rewind(struct quic_txbuf *buf);
 void quic_txbuf_iter(const struct quic_txbuf *buf, struct iov_iter *iter,
 		     size_t len);
 

@@ -51,9 +51,9 @@ static struct {
  * @buf, numbered from 0x0d65c9 on, each with a 2-byte packet number
  * (0x65c9, ...) that next_pkt_num 0x0d65c9 expands back.
  */
-static void build_packets(char *buf, size_t len, size_t step)
+static void build_packets(char *buf, size_t len, size_t step, size_t pn)
 {
-	size_t off, i, pn = 0x0d65c9;
+	size_t off, i;
 
 	for (off = 0; off < len; off += step, pn++) {
 		buf[off] = 0x41;
@@ -73,7 +73,8 @@ static void build_packets(char *buf, size_t len, size_t step)
  * 9000-byte packet there. (The GSO example evaluates it too; its packets
  * are written after it.)
  */
-#define self (build_packets(quic_data, sizeof(quic_data), sizeof(quic_data)), \
+#define self (build_packets(quic_data, sizeof(quic_data), sizeof(quic_data), \
+			  0x0d65c9), \
 	      &seed_ctx)
 
 static int fail(const char *what)
@@ -297,8 +298,11 @@ static int run_examples(int family)
 		   sizeof(frag_size));
 	/* ---- end of seed example 4 ---- */
 
-	/* The same message again, now as packets every 1200 - 16 bytes. */
-	build_packets(quic_data, sizeof(quic_data), frag_size - 16);
+	/*
+	 * The same message again, now as packets every 1200 - 16 bytes,
+	 * numbered on from the first send: numbers never repeat.
+	 */
+	build_packets(quic_data, sizeof(quic_data), frag_size - 16, 0x0d65ca);
 	if (sendmsg(fd, &msg, 0) != send_len)
 		return fail("sendmsg with UDP_SEGMENT 1200");
 	if (check_rx(rfd, quic_data, send_len, frag_size - 16, conn_key,

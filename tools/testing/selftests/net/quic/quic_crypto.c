@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -37,6 +38,7 @@
 #include <linux/quic.h>
 #include <linux/tls.h>
 #include <linux/udp.h>
+#include <linux/userfaultfd.h>
 
 #include "../../kselftest_harness.h"
 #include "quic_util.h"
@@ -54,15 +56,31 @@
 #define UDP_MAX_SEGMENTS	128	/* include/linux/udp.h */
 #endif
 
+/*
+ * Packet numbers of a connection only grow: the kernel refuses a packet
+ * whose number is not above every number the connection sent.  So the
+ * numbers a test names are relative to a base that tx_send() adds and
+ * then moves PN_STEP up, as a QUIC sender's numbers move on.  The base is
+ * a multiple of 2^32, so the truncated numbers in the headers stay the
+ * same; only next_pkt_num and the receiver's numbers change.  Calls whose
+ * next_pkt_num is PN_ABSOLUTE or more, which test the end of the number
+ * space, are sent as they are.
+ */
+#define PN_STEP		0x20000000000ULL	/* 2^41 */
+#define PN_ABSOLUTE	0x2000000000000000ULL	/* 2^61 */
+
 /* One registered connection: its keys and its DCID. */
 struct flow {
 	struct quic_keys keys;
 	uint8_t cid[QUIC_CID_MAX];
 	size_t cid_len;
+	uint64_t pn_base;	/* added to the numbers a test names */
 };
 
 /* Plaintext packets laid out back to back, as handed to sendmsg(). */
 struct batch {
+	struct flow *flow;	/* of the first packet */
+	uint64_t base;		/* added to the numbers when it was sent */
 	size_t len;
 	int n;
 	size_t off[MAX_SEGS + 1];
@@ -104,6 +122,8 @@ static void flow_init(struct flow *f, uint16_t cipher, size_t cid_len)
 
 static void batch_reset(struct batch *b)
 {
+	b->flow = NULL;
+	b->base = 0;
 	b->len = 0;
 	b->n = 0;
 	b->off[0] = 0;
@@ -113,13 +133,15 @@ static void batch_reset(struct batch *b)
  * Append a plaintext packet of @len bytes: header, then random payload.
  * A @len shorter than the header truncates the header (for bad input).
  */
-static void batch_add(struct batch *b, const struct flow *f, uint64_t pn,
+static void batch_add(struct batch *b, struct flow *f, uint64_t pn,
 		      unsigned int pn_len, bool key_phase, size_t len)
 {
 	uint8_t hdr[1 + QUIC_CID_MAX + 4];
 	uint8_t *p = b->data + b->len;
 	size_t hlen;
 
+	if (!b->n)
+		b->flow = f;
 	hlen = quic_short_hdr(hdr, f->cid, f->cid_len, pn, pn_len, key_phase);
 	memcpy(p, hdr, hlen < len ? hlen : len);
 	if (len > hlen)
@@ -130,7 +152,7 @@ static void batch_add(struct batch *b, const struct flow *f, uint64_t pn,
 }
 
 /* @n packets every @step bytes, numbered from @pn; the last is @last long. */
-static void batch_fill(struct batch *b, const struct flow *f, uint64_t pn,
+static void batch_fill(struct batch *b, struct flow *f, uint64_t pn,
 		       unsigned int pn_len, size_t step, int n, size_t last)
 {
 	int i;
@@ -354,6 +376,20 @@ static bool attach_and_add(struct __test_metadata *_metadata,
 	return true;
 }
 
+/*
+ * Remove and add the fixture's connection again: the new connection may
+ * use every packet number, e.g. after a test of the end of the space.
+ */
+static void flow_renew(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(quic) * self)
+{
+	struct flow *f = &self->flow;
+
+	ASSERT_EQ(0, quic_conn_del(self->sfd, f->cid, f->cid_len));
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &f->keys, f->cid, f->cid_len));
+	f->pn_base = 0;
+}
+
 static void fixture_open(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(quic) * self,
 			 const FIXTURE_VARIANT(quic) * variant)
@@ -414,11 +450,12 @@ static struct quic_send_args tx_args(FIXTURE_DATA(quic) * self,
 }
 
 /* sendmsg() of @b, with iovec boundaries at the @ncuts offsets @cuts. */
-static ssize_t tx_send(FIXTURE_DATA(quic) * self, const struct batch *b,
+static ssize_t tx_send(FIXTURE_DATA(quic) * self, struct batch *b,
 		       const struct quic_send_args *a,
 		       const size_t *cuts, int ncuts)
 {
 	static struct iovec iov[MAX_IOV];
+	struct quic_send_args abs;
 	size_t start = 0;
 	int i, n = 0;
 
@@ -430,7 +467,14 @@ static ssize_t tx_send(FIXTURE_DATA(quic) * self, const struct batch *b,
 		n++;
 		start = end;
 	}
-	return quic_sendmsg(self->sfd, iov, n, a);
+	abs = *a;
+	b->base = 0;
+	if (b->flow && a->next_pkt_num < PN_ABSOLUTE) {
+		b->base = b->flow->pn_base;
+		abs.next_pkt_num += b->base;
+		b->flow->pn_base += PN_STEP;
+	}
+	return quic_sendmsg(self->sfd, iov, n, &abs);
 }
 
 /* sendmsg() of packet @i of @b alone. */
@@ -471,12 +515,13 @@ static void rx_check(struct __test_metadata *_metadata,
 			       i, b->n, n < 0 ? strerror(errno) : "bad length",
 			       (unsigned long long)quic_seed);
 		ret = quic_unprotect(&f->keys, dgram, n, f->cid_len,
-				     i ? b->pn[i - 1] + 1 : next_pn, out, &pn);
+				     (i ? b->pn[i - 1] + 1 : next_pn) + b->base,
+				     out, &pn);
 		ASSERT_EQ((ssize_t)len, ret)
 			TH_LOG("%s: datagram %d of %d: %s (seed %llu)", what,
 			       i, b->n, quic_error(),
 			       (unsigned long long)quic_seed);
-		ASSERT_EQ(b->pn[i], pn)
+		ASSERT_EQ(b->pn[i] + b->base, pn)
 			TH_LOG("%s: datagram %d: packet number", what, i);
 		ASSERT_EQ(-1, first_diff(out, plain + b->off[i], len))
 			TH_LOG("%s: datagram %d: plaintext differs at byte %zd",
@@ -1008,7 +1053,7 @@ TEST_F(quic_api, other_cmsgs_kept)
 		ASSERT_EQ(42, ttl);
 		ASSERT_EQ((ssize_t)len,
 			  quic_unprotect(&self->flow.keys, dgram, n, 8,
-					 bat.pn[i], out, &pn))
+					 bat.pn[i] + bat.base, out, &pn))
 			TH_LOG("%s", quic_error());
 		ASSERT_EQ(0, memcmp(out, sent + bat.off[i], len));
 	}
@@ -1245,6 +1290,8 @@ static void pn_case(struct __test_metadata *_metadata,
 			describe("pn_len %u, next_pkt_num %#llx, pn %#llx",
 				 pn_len, (unsigned long long)expect[i],
 				 (unsigned long long)pn);
+			if (expect[i] >= PN_ABSOLUTE)
+				flow_renew(_metadata, self);
 			a = tx_args(self, &self->flow, expect[i]);
 			batch_fill(&bat, &self->flow, pn, pn_len, 60, 1, 0);
 			tx_check(_metadata, self, &self->flow, &bat, &a, NULL,
@@ -1254,6 +1301,7 @@ static void pn_case(struct __test_metadata *_metadata,
 
 	/* A GSO batch whose truncated numbers wrap. */
 	describe("pn_len %u, GSO batch across the wrap", pn_len);
+	flow_renew(_metadata, self);
 	a = tx_args(self, &self->flow, win - 3);
 	a.gso_size = 300 + QUIC_TAG_LEN;
 	batch_fill(&bat, &self->flow, win - 3, pn_len, 300, 8, 0);
@@ -1523,7 +1571,7 @@ TEST_F(quic, mixed_sequence)
 TEST_F(quic_api, add_bad_optlen)
 {
 	struct quic_connection_info ci[2] = {};
-	static const int delta[] = { -1, 1, 8 };
+	static const int delta[] = { -1, -8, -99 };
 	int i;
 
 	ci[0].cipher_type = variant->cipher;
@@ -1550,7 +1598,7 @@ TEST_F(quic_api, add_bad_optlen)
 TEST_F(quic_api, del_bad_optlen)
 {
 	struct quic_connection_info ci[2] = {};
-	static const int delta[] = { -1, 1, 8 };
+	static const int delta[] = { -1, -8, -99 };
 	int i;
 
 	ci[0].key.conn_id_length = self->flow.cid_len;
@@ -1568,6 +1616,180 @@ TEST_F(quic_api, del_bad_optlen)
 	}
 	/* The connection is still there. */
 	still_works(_metadata, self);
+}
+
+/*
+ * A longer option is a newer version of its struct: accepted when the
+ * bytes this kernel does not know are zero, refused with E2BIG otherwise,
+ * with nothing changed.
+ */
+TEST_F(quic_api, optlen_extensible)
+{
+	static const size_t extra[] = { 1, 8, 24 };
+	struct quic_tx_key_phase_info ki;
+	struct quic_connection_info ci;
+	struct quic_send_args a;
+	uint8_t big[256];
+	struct flow f;
+	int i;
+
+	flow_init(&f, variant->cipher, 5);
+	for (i = 0; i < ARRAY_SIZE(extra); i++) {
+		memset(big, 0, sizeof(big));
+		quic_conn_info(&ci, &f.keys, f.cid, f.cid_len);
+		memcpy(big, &ci, sizeof(ci));
+		big[sizeof(ci) + extra[i] - 1] = 0x80;
+		describe("ADD, %zu more bytes, the last not zero", extra[i]);
+		ASSERT_REFUSED(E2BIG, setsockopt(self->sfd, SOL_UDP,
+						 UDP_QUIC_ADD_TX_CONNECTION,
+						 big, sizeof(ci) + extra[i]));
+		big[sizeof(ci) + extra[i] - 1] = 0;
+		describe("ADD, %zu more bytes, all zero", extra[i]);
+		ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP,
+					UDP_QUIC_ADD_TX_CONNECTION, big,
+					sizeof(ci) + extra[i]))
+			TH_LOG("%s: %s", what, strerror(errno));
+
+		describe("send on the connection added with %zu more bytes",
+			 extra[i]);
+		a = tx_args(self, &f, 10);
+		batch_fill(&bat, &f, 10, 2, 150, 1, 0);
+		tx_check(_metadata, self, &f, &bat, &a, NULL, 0);
+
+		memset(&ki, 0, sizeof(ki));
+		ki.key = ci.key;
+		ki.op = QUIC_KEY_PHASE_INSTALL;
+		ki.phase = 1;
+		memset(big, 0, sizeof(big));
+		memcpy(big, &ki, sizeof(ki));
+		big[sizeof(ki) + extra[i] - 1] = 1;
+		describe("KEY_PHASE, %zu more bytes, the last not zero",
+			 extra[i]);
+		ASSERT_REFUSED(E2BIG, setsockopt(self->sfd, SOL_UDP,
+						 UDP_QUIC_SET_TX_KEY_PHASE,
+						 big, sizeof(ki) + extra[i]));
+		big[sizeof(ki) + extra[i] - 1] = 0;
+		describe("KEY_PHASE, %zu more bytes, all zero", extra[i]);
+		ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP,
+					UDP_QUIC_SET_TX_KEY_PHASE, big,
+					sizeof(ki) + extra[i]))
+			TH_LOG("%s: %s", what, strerror(errno));
+
+		memset(big, 0, sizeof(big));
+		memcpy(big, &ci, sizeof(ci));
+		big[sizeof(ci) + extra[i] - 1] = 0xff;
+		describe("DEL, %zu more bytes, the last not zero", extra[i]);
+		ASSERT_REFUSED(E2BIG, setsockopt(self->sfd, SOL_UDP,
+						 UDP_QUIC_DEL_TX_CONNECTION,
+						 big, sizeof(ci) + extra[i]));
+		big[sizeof(ci) + extra[i] - 1] = 0;
+		describe("DEL, %zu more bytes, all zero", extra[i]);
+		ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP,
+					UDP_QUIC_DEL_TX_CONNECTION, big,
+					sizeof(ci) + extra[i]))
+			TH_LOG("%s: %s", what, strerror(errno));
+	}
+	still_works(_metadata, self);
+}
+
+/* The same for the control message, whose reserved bytes stay ignored. */
+TEST_F(quic_api, cmsg_extensible)
+{
+	static const int delta[] = { 1, 8, 32 };
+	struct quic_send_args a;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(delta); i++) {
+		a = tx_args(self, &self->flow, 1);
+		batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+		a.quic_cmsg_len_delta = delta[i];
+		a.quic_cmsg_tail = 0x01;
+		describe("cmsg_len CMSG_LEN(sizeof)%+d, last byte not zero",
+			 delta[i]);
+		ASSERT_REFUSED(E2BIG, tx_send(self, &bat, &a, NULL, 0));
+		rx_quiet(_metadata, self);
+
+		a = tx_args(self, &self->flow, 1);
+		batch_fill(&bat, &self->flow, 1, 1, 100, 1, 0);
+		a.quic_cmsg_len_delta = delta[i];
+		describe("cmsg_len CMSG_LEN(sizeof)%+d, zero tail", delta[i]);
+		tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	}
+	still_works(_metadata, self);
+}
+
+/*
+ * No nonce twice: a packet whose number is not above the connection's
+ * previous one is refused with ERANGE, within a call and across calls and
+ * key phases, and a refused call sends nothing and uses no number.
+ */
+TEST_F(quic_api, pn_only_grows)
+{
+	static const struct {
+		const char *name;
+		int n;
+		uint64_t pn[3];
+	} bad[] = {
+		{ "GSO batch 7, 7, 8", 3, { 7, 7, 8 } },
+		{ "GSO batch 9, 8", 2, { 9, 8 } },
+		{ "GSO batch 12, 13, 11", 3, { 12, 13, 11 } },
+	};
+	struct quic_send_args a;
+	uint64_t base;
+	int i, j;
+
+	a = tx_args(self, &self->flow, 7);
+	base = self->flow.pn_base;
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		a.gso_size = 200 + QUIC_TAG_LEN;
+		batch_reset(&bat);
+		for (j = 0; j < bad[i].n; j++)
+			batch_add(&bat, &self->flow, bad[i].pn[j], 4, false, 200);
+		describe("%s", bad[i].name);
+		ASSERT_REFUSED(ERANGE, tx_send(self, &bat, &a, NULL, 0));
+		rx_quiet(_metadata, self);
+		self->flow.pn_base = base;
+	}
+
+	/* None of them used a number: 7, 8 still go. */
+	describe("GSO batch 7, 8 after the refusals");
+	a.gso_size = 200 + QUIC_TAG_LEN;
+	batch_fill(&bat, &self->flow, 7, 4, 200, 2, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+	/* The same numbers again, in a later call. */
+	self->flow.pn_base = base;
+	for (j = 7; j <= 8; j++) {
+		a = tx_args(self, &self->flow, j);
+		batch_fill(&bat, &self->flow, j, 4, 200, 1, 0);
+		describe("packet %d sent twice", j);
+		ASSERT_REFUSED(ERANGE, tx_send(self, &bat, &a, NULL, 0));
+		self->flow.pn_base = base;
+	}
+	describe("packet 6 after 8");
+	a = tx_args(self, &self->flow, 6);
+	batch_fill(&bat, &self->flow, 6, 4, 200, 1, 0);
+	ASSERT_REFUSED(ERANGE, tx_send(self, &bat, &a, NULL, 0));
+	rx_quiet(_metadata, self);
+
+	/* Key phases share the numbers: a new phase does not restart them. */
+	self->flow.pn_base = base;
+	ASSERT_EQ(0, quic_key_phase(self->sfd, self->flow.cid,
+				    self->flow.cid_len, QUIC_KEY_PHASE_INSTALL,
+				    1, &self->flow.keys));
+	a = tx_args(self, &self->flow, 8);
+	batch_reset(&bat);
+	batch_add(&bat, &self->flow, 8, 4, true, 200);
+	describe("packet 8 again in the new key phase");
+	ASSERT_REFUSED(ERANGE, tx_send(self, &bat, &a, NULL, 0));
+	rx_quiet(_metadata, self);
+
+	self->flow.pn_base = base;
+	a = tx_args(self, &self->flow, 9);
+	batch_reset(&bat);
+	batch_add(&bat, &self->flow, 9, 4, true, 200);
+	describe("packet 9 in the new key phase");
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
 }
 
 TEST_F(quic_api, add_unknown_cipher)
@@ -1689,7 +1911,7 @@ TEST_F(quic_api, cmsg_bad_len)
 {
 	/* down to a cmsg_len shorter than struct cmsghdr (malformed) */
 	static const int delta[] = {
-		-1, 1, -8, 8, -(int)sizeof(struct quic_tx_ancillary_data),
+		-1, -8, -(int)sizeof(struct quic_tx_ancillary_data),
 		-(int)sizeof(struct quic_tx_ancillary_data) - 1,
 	};
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -2124,6 +2346,144 @@ TEST_F_TIMEOUT(quic, concurrent_sends_and_updates, 300)
 		ASSERT_EQ(0, memcmp(out, bat.data, bat.len));
 	}
 	rx_none(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
+/* A sender stuck in user memory                                        */
+
+struct stuck_send {
+	int fd;
+	const struct sockaddr_storage *dst;
+	socklen_t dst_len;
+	struct quic_send_args a;
+	struct iovec iov[2];
+	ssize_t ret;
+	int err;
+};
+
+static void *stuck_send_fn(void *arg)
+{
+	struct stuck_send *s = arg;
+
+	s->ret = quic_sendmsg(s->fd, s->iov, 2, &s->a);
+	s->err = errno;
+	return NULL;
+}
+
+struct sockopt_run {
+	int fd;
+	struct flow *own, *other;
+	int err[3];
+	double secs;
+	bool done;
+};
+
+static double now_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* DEL of the stuck sender's connection, then ADD and DEL of another. */
+static void *sockopt_run_fn(void *arg)
+{
+	struct sockopt_run *r = arg;
+	double start = now_secs();
+
+	r->err[0] = quic_conn_del(r->fd, r->own->cid, r->own->cid_len) ?
+		    errno : 0;
+	r->err[1] = quic_conn_add(r->fd, &r->other->keys, r->other->cid,
+				  r->other->cid_len) ? errno : 0;
+	r->err[2] = quic_conn_del(r->fd, r->other->cid, r->other->cid_len) ?
+		    errno : 0;
+	r->secs = now_secs() - start;
+	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A sender whose data faults on a userfaultfd page holds no connection
+ * while it waits, so a DEL of its own connection and the ADD and DEL of
+ * another complete at once instead of waiting for userspace.  When the
+ * page arrives the call fails with ENOKEY, its connection being gone,
+ * and nothing reaches the wire.
+ */
+TEST_F(quic_api, del_while_sender_faults)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct stuck_send st = { .fd = self->sfd, .dst = &self->dst,
+				 .dst_len = self->dst_len };
+	struct sockopt_run r = { .fd = self->sfd, .own = &self->flow };
+	long page = sysconf(_SC_PAGESIZE);
+	struct uffdio_copy copy = {};
+	struct pollfd pfd;
+	struct uffd_msg msg;
+	pthread_t ts, tr;
+	struct flow other;
+	uint8_t *area, *src;
+	int uffd, i;
+
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+	area = mmap(NULL, page, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	reg.range.start = (unsigned long)area;
+	reg.range.len = page;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+
+	/* The header is readable, so the lookup could be made: the payload faults. */
+	flow_init(&other, variant->cipher, 6);
+	other.cid[0] ^= 0x55;
+	r.other = &other;
+	st.a = tx_args(self, &self->flow, 3);
+	batch_fill(&bat, &self->flow, 3, 2, 64, 1, 0);
+	st.iov[0].iov_base = bat.data;
+	st.iov[0].iov_len = 16;
+	st.iov[1].iov_base = area;
+	st.iov[1].iov_len = 400;
+	ASSERT_EQ(0, pthread_create(&ts, NULL, stuck_send_fn, &st));
+
+	pfd.fd = uffd;
+	pfd.events = POLLIN;
+	ASSERT_EQ(1, poll(&pfd, 1, 10000)) TH_LOG("the sender never faulted");
+	ASSERT_EQ(sizeof(msg), read(uffd, &msg, sizeof(msg)));
+	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+
+	ASSERT_EQ(0, pthread_create(&tr, NULL, sockopt_run_fn, &r));
+	for (i = 0; i < 100 && !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE); i++)
+		usleep(20000);
+
+	/* Serve the page in any case, so that a failure does not hang. */
+	src = malloc(page);
+	ASSERT_NE(NULL, src);
+	memset(src, 0x3c, page);
+	copy.dst = (unsigned long)area;
+	copy.src = (unsigned long)src;
+	copy.len = page;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
+	pthread_join(ts, NULL);
+	pthread_join(tr, NULL);
+	free(src);
+	munmap(area, page);
+	close(uffd);
+
+	ASSERT_TRUE(i < 100)
+		TH_LOG("DEL, ADD, DEL waited for the faulting sender");
+	ASSERT_LT(r.secs, 1.0);
+	ASSERT_EQ(0, r.err[0]) TH_LOG("DEL: %s", strerror(r.err[0]));
+	ASSERT_EQ(0, r.err[1]) TH_LOG("ADD: %s", strerror(r.err[1]));
+	ASSERT_EQ(0, r.err[2]) TH_LOG("DEL: %s", strerror(r.err[2]));
+	TH_LOG("DEL, ADD, DEL beside a faulting sender: %.3f s", r.secs);
+	ASSERT_EQ(-1, st.ret) TH_LOG("the stuck call sent %zd bytes", st.ret);
+	ASSERT_EQ(ENOKEY, st.err) TH_LOG("stuck call: %s", strerror(st.err));
+	describe("call that faulted while its connection was removed");
+	rx_quiet(_metadata, self);
 }
 
 /* ------------------------------------------------------------------ */

@@ -74,6 +74,38 @@ struct flow {
 
 static uint64_t seed;
 static uint64_t rng;
+
+/*
+ * Packet numbers of a connection only grow, and the kernel refuses a call
+ * whose numbers do not (ERANGE).  The numbers a test names are relative:
+ * each encrypting call made through tx() or ctl_anc() gets the next base,
+ * a multiple of 2^32 so that the truncated numbers in the headers do not
+ * change, and the receiver adds the base of the last call.  One base for
+ * every connection of the test (each test is a process of its own): it
+ * only grows, so it serves them all.  Numbers from PN_ABSOLUTE up, which
+ * test the end of the number space, are used as they are.
+ */
+#define PN_STEP		0x20000000000ULL	/* 2^41 */
+#define PN_ABSOLUTE	0x2000000000000000ULL	/* 2^61 */
+static uint64_t pn_base = PN_STEP, last_base;
+
+static uint64_t pn_rebase(uint64_t pn)
+{
+	if (pn >= PN_ABSOLUTE) {
+		last_base = 0;
+		return pn;
+	}
+	last_base = pn_base;
+	pn_base += PN_STEP;
+	return pn + last_base;
+}
+
+/* A number the receiver recovers packets of the last call around. */
+static uint64_t pn_sent(uint64_t pn)
+{
+	return pn >= PN_ABSOLUTE ? pn : pn + last_base;
+}
+
 static char what[256];	/* the input under test, for failure messages */
 static uint8_t pkt[BUF_LEN], dgram[BUF_LEN], out[BUF_LEN];
 
@@ -164,7 +196,7 @@ static struct cmsghdr *ctl_anc(struct ctl *c, uint64_t pn, uint8_t flags,
 	struct quic_tx_ancillary_data anc;
 
 	memset(&anc, 0, sizeof(anc));
-	anc.next_pkt_num = pn;
+	anc.next_pkt_num = pn_rebase(pn);
 	anc.flags = flags;
 	anc.conn_id_length = cid_len;
 	return ctl_add(c, IPPROTO_UDP, UDP_QUIC_ENCRYPT, &anc, sizeof(anc));
@@ -198,7 +230,8 @@ static const char * const stat_names[] = {
 	"QuicTxBytes", "QuicTxBypassPackets", "QuicTxKeyUpdate",
 	"QuicTxKeyRetire", "QuicTxErrSockopt", "QuicTxErrCmsg",
 	"QuicTxErrNoCmsg", "QuicTxErrUnsupported", "QuicTxErrNoConnection",
-	"QuicTxErrNoKey", "QuicTxErrBadPacket", "QuicTxErrCrypto",
+	"QuicTxErrNoKey", "QuicTxErrBadPacket", "QuicTxErrPacketNumber",
+	"QuicTxErrCrypto",
 	"QuicTxErrNoMem", "QuicTxErrFault", "QuicTxErrSend",
 };
 
@@ -389,8 +422,19 @@ static ssize_t tx(FIXTURE_DATA(hard) * self, const void *data, size_t len,
 		  const struct quic_send_args *a)
 {
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct quic_send_args abs = *a;
 
-	return quic_sendmsg(self->sfd, &iov, 1, a);
+	abs.next_pkt_num = pn_rebase(a->next_pkt_num);
+	return quic_sendmsg(self->sfd, &iov, 1, &abs);
+}
+
+static ssize_t tx_iov(FIXTURE_DATA(hard) * self, const struct iovec *iov,
+		      int n, const struct quic_send_args *a)
+{
+	struct quic_send_args abs = *a;
+
+	abs.next_pkt_num = pn_rebase(a->next_pkt_num);
+	return quic_sendmsg(self->sfd, iov, n, &abs);
 }
 
 static ssize_t tx_ctl(FIXTURE_DATA(hard) * self, const void *data,
@@ -459,7 +503,7 @@ static void rx_expect(struct __test_metadata *_metadata,
 	ASSERT_FALSE(quic_contains(dgram, n, canary, CANARY_LEN))
 		TH_LOG("%s: plaintext received", what);
 	ASSERT_EQ((ssize_t)len, quic_unprotect(&f->keys, dgram, n, f->cid_len,
-					       expected, out, &pn))
+					       pn_sent(expected), out, &pn))
 		TH_LOG("%s: %s", what, quic_error());
 	/* The header, packet number included, is part of the comparison. */
 	ASSERT_EQ(0, memcmp(out, p, len))
@@ -608,7 +652,8 @@ TEST_F(hard, add_malformed)
 		0, TLS_CIPHER_AES_GCM_128 - 1, TLS_CIPHER_SM4_GCM,
 		TLS_CIPHER_ARIA_GCM_256, 0xffff,
 	};
-	static const int lens[] = { 0, 1, 99, 101, 4096 };
+	static const int lens[] = { 0, 1, 99 };
+	static const int long_lens[] = { 101, 4096 };
 	const int levels[] = {
 		SOL_UDPLITE, SOL_SOCKET,
 		variant->family == AF_INET ? SOL_IP : SOL_IPV6,
@@ -646,6 +691,16 @@ TEST_F(hard, add_malformed)
 		REFUSED(EINVAL, "QuicTxErrSockopt",
 			setsockopt(self->sfd, SOL_UDP,
 				   UDP_QUIC_ADD_TX_CONNECTION, &big, lens[i]));
+	}
+	/* Longer is a newer struct: refused unless the tail is zero. */
+	for (i = 0; i < ARRAY_SIZE(long_lens); i++) {
+		big.raw[long_lens[i] - 1] = 0x5a;
+		describe("ADD, optlen %d, tail not zero", long_lens[i]);
+		REFUSED(E2BIG, "QuicTxErrSockopt",
+			setsockopt(self->sfd, SOL_UDP,
+				   UDP_QUIC_ADD_TX_CONNECTION, &big,
+				   long_lens[i]));
+		big.raw[long_lens[i] - 1] = 0;
 	}
 	describe("ADD, optlen -1");
 	REFUSED(EINVAL, NULL, setsockopt(self->sfd, SOL_UDP,
@@ -848,7 +903,8 @@ TEST_F(hard, key_phase_malformed)
 		setsockopt(self->sfd, SOL_UDP, UDP_QUIC_SET_TX_KEY_PHASE, &ki,
 			   sizeof(ki) - 1));
 	describe("KEY_PHASE, optlen 100 (an ADD argument)");
-	REFUSED(EINVAL, "QuicTxErrSockopt",
+	memset(pkt, 0x11, 100);
+	REFUSED(E2BIG, "QuicTxErrSockopt",
 		setsockopt(self->sfd, SOL_UDP, UDP_QUIC_SET_TX_KEY_PHASE, pkt,
 			   100));
 	describe("KEY_PHASE, optval NULL");
@@ -978,8 +1034,9 @@ TEST_F(hard, keys_not_readable)
 TEST_F(hard, cmsg_malformed)
 {
 	static const int deltas[] = {
-		-1, 1, 8, -8, -(int)sizeof(struct quic_tx_ancillary_data),
+		-1, -8, -(int)sizeof(struct quic_tx_ancillary_data),
 	};
+	static const int longer[] = { 1, 8 };
 	const uint8_t len_cids[] = { CID_LEN - 1, CID_LEN + 1, 0 };
 	const size_t len = 120;
 	struct quic_tx_ancillary_data anc;
@@ -994,6 +1051,13 @@ TEST_F(hard, cmsg_malformed)
 		a.quic_cmsg_len_delta = deltas[i];
 		describe("cmsg_len CMSG_LEN(16)%+d", deltas[i]);
 		REFUSED(EINVAL, "QuicTxErrCmsg", tx(self, pkt, len, &a));
+	}
+	/* Longer is a newer struct: refused only for a nonzero tail. */
+	a.quic_cmsg_tail = 0xee;
+	for (i = 0; i < ARRAY_SIZE(longer); i++) {
+		a.quic_cmsg_len_delta = longer[i];
+		describe("cmsg_len CMSG_LEN(16)%+d, tail not zero", longer[i]);
+		REFUSED(E2BIG, "QuicTxErrCmsg", tx(self, pkt, len, &a));
 	}
 	a = tx_args(self, &self->flow, 1);
 
@@ -1229,6 +1293,7 @@ TEST_F(hard, packet_content)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
 	size_t len = 300, n;
+	struct flow top;
 
 	pkt_fill(pkt, &self->flow, 1, 2, len);
 	pkt[0] |= QUIC_HDR_LONG;
@@ -1243,11 +1308,18 @@ TEST_F(hard, packet_content)
 	a.next_pkt_num = UINT64_MAX;
 	describe("next_pkt_num 2^64 - 1");
 	REFUSED(EINVAL, "QuicTxErrBadPacket", tx(self, pkt, len, &a));
-	pkt_fill(pkt, &self->flow, 0xffffffff, 4, len);
+	/* On a connection of its own: nothing can follow that number. */
+	flow_init(&top, variant->cipher, CID_LEN, 0x7e);
+	ASSERT_EQ(0, quic_conn_add(self->sfd, &top.keys, top.cid, CID_LEN));
+	exp_add(self, "QuicCurrTxSw", 1);
+	exp_add(self, "QuicTxSw", 1);
+	pkt_fill(pkt, &top, 0xffffffff, 4, len);
 	a.next_pkt_num = QUIC_PN_MAX;
 	describe("packet number 2^62 - 1, the largest");
-	accepted(_metadata, self, tx(self, pkt, len, &a), &self->flow, pkt,
-		 len, len, QUIC_PN_MAX);
+	accepted(_metadata, self, tx(self, pkt, len, &a), &top, pkt, len, len,
+		 QUIC_PN_MAX);
+	describe("a packet after the largest number");
+	REFUSED(ERANGE, "QuicTxErrPacketNumber", tx(self, pkt, len, &a));
 	a.next_pkt_num = 1;
 
 	/* Without UDP_QUIC_ENCRYPT: short headers never leave in clear. */
@@ -1344,16 +1416,16 @@ TEST_F(hard, datagram_limits)
 		iov[i].iov_len = 1;
 	}
 	describe("1025 iovecs");
-	REFUSED(EMSGSIZE, NULL, quic_sendmsg(self->sfd, iov, 1025, &a));
+	REFUSED(EMSGSIZE, NULL, tx_iov(self, iov, 1025, &a));
 	describe("1024 iovecs");
-	accepted(_metadata, self, quic_sendmsg(self->sfd, iov, 1024, &a),
+	accepted(_metadata, self, tx_iov(self, iov, 1024, &a),
 		 &self->flow, pkt, 1024, 1024, 1);
 	iov[0].iov_len = 0;
 	iov[1].iov_base = pkt;
 	iov[1].iov_len = 200;
 	iov[2].iov_len = 0;
 	describe("empty iovecs around a packet");
-	accepted(_metadata, self, quic_sendmsg(self->sfd, iov, 3, &a),
+	accepted(_metadata, self, tx_iov(self, iov, 3, &a),
 		 &self->flow, pkt, 200, 200, 1);
 
 	map = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1363,7 +1435,7 @@ TEST_F(hard, datagram_limits)
 	iov[1].iov_base = map;
 	iov[1].iov_len = 100;
 	describe("second iovec not readable");
-	REFUSED(EFAULT, "QuicTxErrFault", quic_sendmsg(self->sfd, iov, 2, &a));
+	REFUSED(EFAULT, "QuicTxErrFault", tx_iov(self, iov, 2, &a));
 	munmap(map, page);
 	finish(_metadata, self);
 }
@@ -1615,6 +1687,8 @@ struct sender {
 	int ok;			/* accepted */
 	int err;		/* first errno outside @allowed */
 	int allowed[3];
+	bool shared;		/* another thread sends for the connection */
+	int erange;		/* refused: the other thread's numbers were higher */
 	bool *stop;
 };
 
@@ -1643,6 +1717,15 @@ static void *sender_fn(void *arg)
 		a.next_pkt_num = pn;
 		if (quic_sendmsg(s->fd, &iov, 1, &a) == (ssize_t)iov.iov_len) {
 			s->ok++;
+			continue;
+		}
+		/*
+		 * Two threads sending for one connection: the kernel refuses
+		 * the numbers of whichever claims them after the other's
+		 * higher ones.
+		 */
+		if (errno == ERANGE && s->shared) {
+			s->erange++;
 			continue;
 		}
 		if (errno != s->allowed[0] && errno != s->allowed[1] &&
@@ -1712,6 +1795,7 @@ TEST_F_TIMEOUT(race, close_vs_sendmsg, 120)
 				.dst_len = self->dst_len, .f = &self->flow,
 				.first_pn = (round * 2 + i) * 100000,
 				.allowed = { EBADF, EBADF, EBADF },
+				.shared = true,
 			};
 			ASSERT_EQ(0, pthread_create(&t[i], NULL, sender_fn,
 						    &s[i]));
@@ -1776,6 +1860,7 @@ TEST_F_TIMEOUT(race, del_vs_sendmsg, 120)
 			.dst_len = self->dst_len, .f = &self->flow,
 			.first_pn = i * 100000, .count = 150,
 			.allowed = { ENOKEY, ENOKEY, ENOKEY },
+			.shared = true,
 		};
 	}
 	ASSERT_EQ(0, pthread_create(&t[2], NULL, churn_fn, &c));
@@ -1835,6 +1920,7 @@ TEST_F_TIMEOUT(race, del_vs_corked_sendmsg, 120)
 			.dst_len = self->dst_len, .f = &self->flow,
 			.first_pn = i * 1000000, .stop = &stop,
 			.allowed = { ENOKEY, EOPNOTSUPP, EINVAL },
+			.shared = true,
 		};
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, sender_fn, &s[i]));
 	}
@@ -1947,6 +2033,7 @@ TEST_F_TIMEOUT(race, add_del_storm, 120)
 			.dst_len = self->dst_len, .f = &f[i],
 			.first_pn = i * 1000, .count = 40, .stop = &stop,
 			.allowed = { ENOKEY, ENOKEY, ENOKEY },
+			.shared = true,
 		};
 		ASSERT_EQ(0, pthread_create(&ts[i], NULL, sender_fn, &s[i]));
 	}
@@ -2134,6 +2221,7 @@ TEST_F_TIMEOUT(race, netns_teardown, 120)
 		a = (struct quic_send_args) {
 			.addr = (struct sockaddr *)&self->dst,
 			.addrlen = self->dst_len, .cid_len = CID_LEN,
+			.next_pkt_num = pn_rebase(3),
 		};
 		if (variant->family == AF_INET6) {
 			static struct sockaddr_in lo4;
@@ -2321,7 +2409,7 @@ static void kp_send(struct __test_metadata *_metadata,
 	struct quic_send_args a = {
 		.addr = (struct sockaddr *)&self->dst,
 		.addrlen = self->dst_len, .cid_len = CID_LEN,
-		.next_pkt_num = pn,
+		.next_pkt_num = pn_rebase(pn),
 	};
 	struct iovec iov = { .iov_base = pkt, .iov_len = 100 };
 	uint64_t got;
@@ -2338,7 +2426,8 @@ static void kp_send(struct __test_metadata *_metadata,
 	ASSERT_EQ(100, quic_sendmsg(self->sfd, &iov, 1, &a))
 		TH_LOG("phase %d: %s", kp, strerror(errno));
 	ASSERT_EQ(116, quic_recv(self->rfd, dgram, sizeof(dgram), RX_WAIT_MS));
-	ASSERT_EQ(100, quic_unprotect(k, dgram, 116, CID_LEN, pn, out, &got))
+	ASSERT_EQ(100, quic_unprotect(k, dgram, 116, CID_LEN, pn_sent(pn), out,
+				      &got))
 		TH_LOG("phase %d: %s", kp, quic_error());
 	ASSERT_EQ(0, memcmp(out, pkt, 100));
 }
@@ -2506,6 +2595,8 @@ TEST_F_TIMEOUT(race, alloc_failures_random, 300)
 			break;
 		default:
 			ret = quic_sendmsg(self->sfd, &iov, 1, &a);
+			/* Numbers UDP may have sent part of are not reused. */
+			pn += 5;
 			break;
 		}
 		err = errno;
@@ -2534,7 +2625,6 @@ TEST_F_TIMEOUT(race, alloc_failures_random, 300)
 			conns--;
 		} else if (op == 3) {
 			packets += 5;
-			pn += 5;
 		}
 	}
 	close(mif);

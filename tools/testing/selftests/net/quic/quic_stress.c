@@ -9,7 +9,12 @@
  * after each change to the kernel: generation (a new DCID and new keys after
  * each DEL and ADD), key update count, and whether it is added.  A sender
  * takes a snapshot, builds packets for it and sends them without any lock;
- * ENOKEY is only acceptable if the word changed in the meantime.
+ * ENOKEY is only acceptable if the word changed in the meantime.  Each
+ * packet carries the key update count of its snapshot, and must be opened
+ * by that key or a later one of the same phase: never by a stale key.
+ * Senders of one slot share its packet numbers, and the kernel refuses
+ * numbers below those another sender already sent (ERANGE): acceptable
+ * only if another sender took later numbers meanwhile.
  *
  * QUIC_STRESS_SECONDS sets the duration (default 60).
  */
@@ -73,7 +78,7 @@ struct stress {
 	struct sockaddr_in dst;
 	struct slot slots[SLOTS];
 	atomic_bool stop;
-	atomic_ullong sent, received, calls, enokey, adds, dels, updates;
+	atomic_ullong sent, received, calls, enokey, erange, adds, dels, updates;
 	atomic_ullong bad;
 	char why[256];
 	pthread_mutex_t why_lock;
@@ -133,17 +138,25 @@ static int derive(struct quic_gen *keys, unsigned int *have, uint16_t cipher,
 	return 0;
 }
 
-/* The plaintext of a packet follows from its slot, generation and number. */
+/* Offset of the key update count in a packet, after the header. */
+#define KU_OFF		(1 + CID_LEN + PN_LEN)
+
+/*
+ * The plaintext of a packet follows from its slot, generation, number and
+ * the key update count @ku of the sender's snapshot, whose parity is the
+ * Key Phase bit.
+ */
 static size_t make_packet(uint8_t *buf, size_t len, unsigned int slot,
-			  uint32_t gen, uint64_t pn, bool phase)
+			  uint32_t gen, uint64_t pn, unsigned int ku)
 {
 	uint64_t rng = (uint64_t)slot << 56 ^ (uint64_t)gen << 32 ^ pn;
 	uint8_t cid[CID_LEN];
 	size_t h;
 
 	make_cid(cid, slot, gen);
-	h = quic_short_hdr(buf, cid, CID_LEN, pn, PN_LEN, phase);
-	quic_rand_bytes(&rng, buf + h, len - h);
+	h = quic_short_hdr(buf, cid, CID_LEN, pn, PN_LEN, ku & 1);
+	buf[h] = ku;
+	quic_rand_bytes(&rng, buf + h + 1, len - h - 1);
 	return len;
 }
 
@@ -273,7 +286,7 @@ static void *send_fn(void *arg)
 		a.next_pkt_num = pn;
 		for (k = 0; k < n; k++)
 			make_packet(buf + k * len, len, i, ST_GEN(st), pn + k,
-				    ST_KU(st) & 1);
+				    ST_KU(st));
 		s->calls++;
 		ret = quic_sendmsg(s->sfd, &iov, 1, &a);
 		if (ret == (ssize_t)(n * len)) {
@@ -284,6 +297,12 @@ static void *send_fn(void *arg)
 		if (ret < 0 && errno == ENOKEY &&
 		    (!(st & ST_LIVE) || sl->state != st)) {
 			s->enokey++;
+			continue;
+		}
+		/* Another sender of the slot sent later numbers first. */
+		if (ret < 0 && errno == ERANGE &&
+		    (sl->next_pn > pn + n || sl->state != st)) {
+			s->erange++;
 			continue;
 		}
 		stress_fail(s, "sendmsg slot %u gen %u update %u (%s): %zd %s",
@@ -347,8 +366,13 @@ static void verify(struct stress *s, const uint8_t *pkt, size_t len,
 			    i, gen, !!(plain[0] & QUIC_HDR_KEY_PHASE), ku);
 		return;
 	}
-	make_packet(want, len - QUIC_TAG_LEN, i, gen, pn,
-		    plain[0] & QUIC_HDR_KEY_PHASE);
+	/* The phase's key when sent was the snapshot's or a later one. */
+	if (ku < plain[KU_OFF]) {
+		stress_fail(s, "slot %u gen %u pn %llu: update %u, stale key %d",
+			    i, gen, (unsigned long long)pn, plain[KU_OFF], ku);
+		return;
+	}
+	make_packet(want, len - QUIC_TAG_LEN, i, gen, pn, plain[KU_OFF]);
 	if (memcmp(plain, want, len - QUIC_TAG_LEN))
 		stress_fail(s, "slot %u gen %u pn %llu: plaintext differs",
 			    i, gen, (unsigned long long)pn);
@@ -448,9 +472,9 @@ TEST_F_TIMEOUT(stress, send_add_del_update, 240)
 		s->received++;
 	}
 	free(rx);
-	TH_LOG("%llu calls, %llu packets verified, %llu ENOKEY",
+	TH_LOG("%llu calls, %llu packets verified, %llu ENOKEY, %llu ERANGE",
 	       (unsigned long long)s->calls, (unsigned long long)s->received,
-	       (unsigned long long)s->enokey);
+	       (unsigned long long)s->enokey, (unsigned long long)s->erange);
 	TH_LOG("%llu ADD, %llu DEL, %llu key updates",
 	       (unsigned long long)s->adds, (unsigned long long)s->dels,
 	       (unsigned long long)s->updates);

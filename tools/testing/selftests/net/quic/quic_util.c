@@ -370,17 +370,23 @@ static void quic_info_key(struct quic_connection_info *ci, const uint8_t *cid,
 		       cid, cid_len);
 }
 
+void quic_conn_info(struct quic_connection_info *ci, const struct quic_keys *k,
+		    const uint8_t *cid, size_t cid_len)
+{
+	memset(ci, 0, sizeof(*ci));
+	ci->cipher_type = k->cipher;
+	quic_info_key(ci, cid, cid_len);
+	memcpy(ci->payload_key, k->key, sizeof(ci->payload_key));
+	memcpy(ci->payload_iv, k->iv, sizeof(ci->payload_iv));
+	memcpy(ci->header_key, k->hp, sizeof(ci->header_key));
+}
+
 int quic_conn_add(int fd, const struct quic_keys *k, const uint8_t *cid,
 		  size_t cid_len)
 {
 	struct quic_connection_info ci;
 
-	memset(&ci, 0, sizeof(ci));
-	ci.cipher_type = k->cipher;
-	quic_info_key(&ci, cid, cid_len);
-	memcpy(ci.payload_key, k->key, sizeof(ci.payload_key));
-	memcpy(ci.payload_iv, k->iv, sizeof(ci.payload_iv));
-	memcpy(ci.header_key, k->hp, sizeof(ci.header_key));
+	quic_conn_info(&ci, k, cid, cid_len);
 	return setsockopt(fd, SOL_UDP, UDP_QUIC_ADD_TX_CONNECTION, &ci,
 			  sizeof(ci));
 }
@@ -447,6 +453,8 @@ size_t quic_cmsg_build(void *buf, size_t size, const struct quic_send_args *a)
 			cm->cmsg_type = UDP_QUIC_ENCRYPT;
 			cm->cmsg_len = qlen;
 			memcpy(CMSG_DATA(cm), &anc, sizeof(anc));
+			if (a->quic_cmsg_tail && qlen > CMSG_LEN(sizeof(anc)))
+				*((uint8_t *)cm + qlen - 1) = a->quic_cmsg_tail;
 			off += qspace;
 		}
 	}

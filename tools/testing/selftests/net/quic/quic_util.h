@@ -95,6 +95,11 @@ const char *quic_error(void);
 
 /* Socket API of the offload. All return the syscall result, errno set. */
 int quic_ulp_attach(int fd);
+struct quic_connection_info;
+
+/* The UDP_QUIC_ADD_TX_CONNECTION argument for @k and @cid. */
+void quic_conn_info(struct quic_connection_info *ci, const struct quic_keys *k,
+		    const uint8_t *cid, size_t cid_len);
 int quic_conn_add(int fd, const struct quic_keys *k, const uint8_t *cid,
 		  size_t cid_len);
 int quic_conn_del(int fd, const uint8_t *cid, size_t cid_len);
@@ -110,6 +115,7 @@ struct quic_send_args {
 	bool no_quic_cmsg;	/* omit UDP_QUIC_ENCRYPT */
 	int quic_cmsg_count;	/* 0 means 1 */
 	int quic_cmsg_len_delta; /* added to the cmsg_len of UDP_QUIC_ENCRYPT */
+	uint8_t quic_cmsg_tail;	/* last byte of a longer UDP_QUIC_ENCRYPT */
 	int msg_flags;
 	bool extra;		/* one more cmsg, with an int payload: */
 	int extra_level;
