@@ -7,6 +7,8 @@
 #                        build/bench/{results.csv,summary.txt,*.png}
 #                        (BENCH_REPS=5 BENCH_MS=250 BENCH_CONNS=1,1000,100000)
 #   make check           static checks, build, boot, KUnit and kselftests
+#   make manifest        rewrite tests/manifest, the results make check expects
+#                        (after adding, removing or renaming a test)
 #   make fuzz            boot the test kernel, run quic_fuzz for FUZZ_CALLS calls
 #                        (default 1000000; FUZZ_THREADS, FUZZ_SEED, FUZZ_ARGS), count kernel reports
 #   make vm CMD='...'    boot the test kernel and run CMD as root (no CMD: a shell)
@@ -20,10 +22,13 @@
 # ACCEL=kvm uses KVM instead of TCG, where a nested guest really boots.
 
 SHELL := /bin/bash
-BUILD := $(CURDIR)/build
+# build/, or a directory in ~/.cache for a clone whose path has a space or a
+# colon, which Kbuild refuses (scripts/build-dir); every script builds there.
+BUILD ?= $(shell scripts/build-dir)
+export BUILD
 SELFTESTS := $(BUILD)/linux/tools/testing/selftests/net/quic
 
-.PHONY: all deps tree kernel selftests vm demo bench fuzz check series bisect-check clean
+.PHONY: all deps tree kernel selftests vm demo bench fuzz check manifest series bisect-check clean
 
 all: kernel
 
@@ -37,10 +42,10 @@ kernel: tree
 	@scripts/build-kernel debug
 
 selftests: kernel
-	@rm -rf $(BUILD)/selftests && mkdir -p $(BUILD)/selftests/net/quic
-	@$(MAKE) -s -C $(SELFTESTS) OUTPUT=$(BUILD)/selftests/net/quic \
+	@rm -rf "$(BUILD)/selftests" && mkdir -p "$(BUILD)/selftests/net/quic"
+	@$(MAKE) -s -C "$(SELFTESTS)" OUTPUT="$(BUILD)/selftests/net/quic" \
 		KHDR_INCLUDES="-isystem $(BUILD)/usr/include"
-	@find $(BUILD)/selftests -type f ! -perm -u+x -delete
+	@find "$(BUILD)/selftests" -type f ! -perm -u+x -delete
 
 vm: kernel
 	@scripts/vm-run -n vm $(if $(CMD),-- "$$CMD")
@@ -60,6 +65,9 @@ fuzz: kernel
 check:
 	@scripts/check
 
+manifest:
+	@scripts/manifest-update
+
 series: tree
 	@scripts/make-series
 
@@ -67,4 +75,4 @@ bisect-check: tree
 	@scripts/bisect-check $(RANGE)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/obj-* $(BUILD)/selftests $(BUILD)/logs $(BUILD)/vm
+	rm -rf "$(BUILD)"/obj "$(BUILD)"/obj-* "$(BUILD)"/selftests "$(BUILD)"/logs "$(BUILD)"/vm
