@@ -758,6 +758,23 @@ static int quic_test_add(struct quic_conn_table *table,
 	return err;
 }
 
+/* Add a connection of @cipher and take it as a sender would. */
+static struct quic_conn *quic_test_add_get(struct kunit *test, u16 cipher,
+					   u8 cid_len, u8 fill,
+					   struct quic_connection_info *info,
+					   struct quic_cid *cid)
+{
+	struct quic_conn_table *table = test->priv;
+	struct quic_conn *conn;
+
+	quic_test_conn_info(info, cipher, cid_len, fill);
+	KUNIT_ASSERT_EQ(test, quic_cid_from_user(cid, &info->key), 0);
+	KUNIT_ASSERT_EQ(test, quic_test_add(table, info), 0);
+	conn = quic_conn_get(table, cid);
+	KUNIT_ASSERT_NOT_NULL(test, conn);
+	return conn;
+}
+
 static void quic_conn_add_del_test(struct kunit *test)
 {
 	struct quic_conn_table *table = test->priv;
@@ -890,12 +907,8 @@ static void quic_conn_get_after_del_test(struct kunit *test)
 	struct quic_conn *conn;
 	struct quic_cid cid;
 
-	quic_test_conn_info(&info, TLS_CIPHER_AES_CCM_128, 4, 0x30);
-	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
-	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
-
-	conn = quic_conn_get(table, &cid);
-	KUNIT_ASSERT_NOT_NULL(test, conn);
+	conn = quic_test_add_get(test, TLS_CIPHER_AES_CCM_128, 4, 0x30, &info,
+				 &cid);
 	KUNIT_EXPECT_MEMEQ(test, &conn->dcid, &cid, sizeof(cid));
 	keys = quic_conn_keys_get(conn);
 
@@ -950,11 +963,8 @@ static void quic_conn_del_after_key_update_test(struct kunit *test)
 	struct quic_conn *conn;
 	struct quic_cid cid;
 
-	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x50);
-	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
-	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
-	conn = quic_conn_get(table, &cid);
-	KUNIT_ASSERT_NOT_NULL(test, conn);
+	conn = quic_test_add_get(test, TLS_CIPHER_AES_GCM_128, 8, 0x50, &info,
+				 &cid);
 	old = quic_conn_keys_get(conn);
 
 	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
@@ -996,11 +1006,8 @@ static void quic_conn_pn_claim_test(struct kunit *test)
 	struct quic_cid cid;
 	u64 prev, prev2;
 
-	quic_test_conn_info(&info, TLS_CIPHER_CHACHA20_POLY1305, 3, 0x60);
-	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
-	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
-	conn = quic_conn_get(table, &cid);
-	KUNIT_ASSERT_NOT_NULL(test, conn);
+	conn = quic_test_add_get(test, TLS_CIPHER_CHACHA20_POLY1305, 3, 0x60,
+				 &info, &cid);
 
 	KUNIT_EXPECT_EQ(test, quic_conn_pn_claim(conn, 0, 0, &prev), 0);
 	KUNIT_EXPECT_EQ(test, prev, 0);
@@ -1049,11 +1056,8 @@ static void quic_conn_key_phase_test(struct kunit *test)
 	struct quic_conn *conn;
 	struct quic_cid cid;
 
-	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x40);
-	KUNIT_ASSERT_EQ(test, quic_cid_from_user(&cid, &info.key), 0);
-	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
-	conn = quic_conn_get(table, &cid);
-	KUNIT_ASSERT_NOT_NULL(test, conn);
+	conn = quic_test_add_get(test, TLS_CIPHER_AES_GCM_128, 8, 0x40, &info,
+				 &cid);
 	k0 = quic_conn_keys_get(conn);
 	KUNIT_EXPECT_FALSE(test, k0->tx.phased);
 

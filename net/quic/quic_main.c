@@ -35,16 +35,15 @@ static struct quic_sock *quic_sk(struct sock *sk)
 	return udp_ulp_data(sk);
 }
 
-/* Without the lock, as quic_sendmsg(): the state may not be visible yet. */
+/* Without the lock, as quic_sendmsg(): see quic_tx_conns_rcu(). */
 static bool quic_has_conn(struct sock *sk, const struct quic_cid *cid)
 {
-	struct quic_sock *qsk;
-	bool found = false;
+	struct quic_conn_table *conns;
+	bool found;
 
 	rcu_read_lock();
-	qsk = udp_ulp_data(sk);
-	if (qsk)
-		found = quic_conn_exists(&qsk->tx_conns, cid);
+	conns = quic_tx_conns_rcu(sk);
+	found = conns && quic_conn_exists(conns, cid);
 	rcu_read_unlock();
 	return found;
 }

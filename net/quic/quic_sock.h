@@ -8,6 +8,7 @@
 
 #include <linux/rcupdate.h>
 #include <net/sock.h>
+#include <net/udp_ulp.h>
 
 #include "quic_conn.h"
 
@@ -37,6 +38,19 @@ static inline struct proto *quic_base_proto(const struct sock *sk)
 {
 	return container_of(READ_ONCE(sk->sk_prot), struct quic_proto,
 			    prot)->base;
+}
+
+/*
+ * The socket's connections, for a caller under rcu_read_lock() without the
+ * socket lock: NULL while the state is not visible yet, as a lockless
+ * caller on a weakly ordered CPU may reach the proto before the state it
+ * was published after.
+ */
+static inline struct quic_conn_table *quic_tx_conns_rcu(const struct sock *sk)
+{
+	struct quic_sock *qsk = udp_ulp_data(sk);
+
+	return qsk ? &qsk->tx_conns : NULL;
 }
 
 int quic_sendmsg(struct sock *sk, struct msghdr *msg, size_t len);

@@ -289,21 +289,16 @@ static int quic_tx_peek_dcid(const struct msghdr *msg, u8 cid_len,
 	return 0;
 }
 
-/*
- * The proto that leads here is published after the socket state, but a
- * lockless sender on a weakly ordered CPU may still read the state first:
- * without it, the socket has no connection yet.
- */
+/* Without the socket lock: see quic_tx_conns_rcu(). */
 static struct quic_conn *quic_tx_find_conn(struct sock *sk,
 					   const struct quic_cid *dcid)
 {
-	struct quic_conn *conn = NULL;
-	struct quic_sock *qsk;
+	struct quic_conn_table *conns;
+	struct quic_conn *conn;
 
 	rcu_read_lock();
-	qsk = udp_ulp_data(sk);
-	if (qsk)
-		conn = quic_conn_get(&qsk->tx_conns, dcid);
+	conns = quic_tx_conns_rcu(sk);
+	conn = conns ? quic_conn_get(conns, dcid) : NULL;
 	rcu_read_unlock();
 	return conn;
 }
@@ -311,13 +306,12 @@ static struct quic_conn *quic_tx_find_conn(struct sock *sk,
 static unsigned int quic_tx_req_size(struct sock *sk,
 				     const struct quic_cid *dcid)
 {
-	unsigned int size = 0;
-	struct quic_sock *qsk;
+	struct quic_conn_table *conns;
+	unsigned int size;
 
 	rcu_read_lock();
-	qsk = udp_ulp_data(sk);
-	if (qsk)
-		size = quic_conn_req_size(&qsk->tx_conns, dcid);
+	conns = quic_tx_conns_rcu(sk);
+	size = conns ? quic_conn_req_size(conns, dcid) : 0;
 	rcu_read_unlock();
 	return size;
 }
