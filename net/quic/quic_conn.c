@@ -272,6 +272,22 @@ static struct quic_conn_keys *quic_conn_keys_alloc(void)
 }
 
 /**
+ * quic_conn_info_check() - validate a UDP_QUIC_ADD_TX_CONNECTION argument
+ * @info: connection parameters, copied from userspace
+ * @cid: set to the canonical connection ID
+ *
+ * Return: 0, or -EINVAL for an unknown cipher or a too long connection ID.
+ */
+int quic_conn_info_check(const struct quic_connection_info *info,
+			 struct quic_cid *cid)
+{
+	if (!quic_cipher_find(info->cipher_type))
+		return -EINVAL;
+	return quic_cid_from_user(cid, &info->key);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_info_check);
+
+/**
  * quic_conn_create() - a connection from a UDP_QUIC_ADD_TX_CONNECTION
  * @info: connection parameters, copied from userspace
  *
@@ -283,13 +299,12 @@ static struct quic_conn_keys *quic_conn_keys_alloc(void)
  */
 struct quic_conn *quic_conn_create(const struct quic_connection_info *info)
 {
-	const struct quic_cipher *cipher = quic_cipher_find(info->cipher_type);
 	struct quic_conn_keys *keys;
 	struct quic_conn *conn;
 	struct quic_cid cid;
 	int err;
 
-	if (!cipher || quic_cid_from_user(&cid, &info->key))
+	if (quic_conn_info_check(info, &cid))
 		return ERR_PTR(-EINVAL);
 
 	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
@@ -299,7 +314,9 @@ struct quic_conn *quic_conn_create(const struct quic_connection_info *info)
 		kfree(keys);
 		return ERR_PTR(-ENOMEM);
 	}
-	err = quic_crypto_keys_init(&keys->tx, cipher, info->payload_key,
+	err = quic_crypto_keys_init(&keys->tx,
+				    quic_cipher_find(info->cipher_type),
+				    info->payload_key,
 				    info->payload_iv, info->header_key);
 	if (err) {
 		kfree(conn);

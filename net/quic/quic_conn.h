@@ -77,6 +77,8 @@ int quic_cid_from_user(struct quic_cid *cid,
 int quic_conn_table_init(struct quic_conn_table *table);
 unsigned int quic_conn_table_destroy(struct quic_conn_table *table);
 
+int quic_conn_info_check(const struct quic_connection_info *info,
+			 struct quic_cid *cid);
 struct quic_conn *quic_conn_create(const struct quic_connection_info *info);
 void quic_conn_destroy(struct quic_conn *conn);
 bool quic_conn_exists(struct quic_conn_table *table,

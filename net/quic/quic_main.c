@@ -90,9 +90,13 @@ static int quic_add_tx_connection(struct sock *sk, sockptr_t optval,
 	err = quic_copy_opt(&info, sizeof(info), optval, optlen);
 	if (err)
 		return quic_sockopt_error(sk, err);
-	if (!quic_cid_from_user(&cid, &info.key) && quic_has_conn(sk, &cid)) {
+	/* Refused in the documented order, before any allocation. */
+	err = quic_conn_info_check(&info, &cid);
+	if (!err && quic_has_conn(sk, &cid))
+		err = -EEXIST;
+	if (err) {
 		memzero_explicit(&info, sizeof(info));
-		return quic_sockopt_error(sk, -EEXIST);
+		return quic_sockopt_error(sk, err);
 	}
 	conn = quic_conn_create(&info);
 	memzero_explicit(&info, sizeof(info));

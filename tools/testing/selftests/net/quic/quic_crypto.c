@@ -1854,6 +1854,11 @@ TEST_F(quic_api, add_exists)
 	describe("ADD of the same CID with other keys");
 	ASSERT_REFUSED(EEXIST, quic_conn_add(self->sfd, &other, self->flow.cid,
 					     self->flow.cid_len));
+	/* The fields are checked first, in the documented order. */
+	other.cipher = 0;
+	describe("ADD of the same CID with an unknown cipher");
+	ASSERT_REFUSED(EINVAL, quic_conn_add(self->sfd, &other, self->flow.cid,
+					     self->flow.cid_len));
 	still_works(_metadata, self);
 }
 
