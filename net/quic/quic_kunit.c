@@ -894,6 +894,39 @@ static void quic_test_expect_gone(struct kunit *test,
 }
 
 /*
+ * Start a DEL of @cid while the caller holds @conn and @keys as a sender:
+ * the entry goes, no lookup finds it, and the DEL waits.  Return: false
+ * if no DEL could be started; the caller's references are then dropped.
+ */
+static bool quic_test_del_held(struct kunit *test, struct quic_test_del *del,
+			       const struct quic_cid *cid,
+			       struct quic_conn *conn,
+			       struct quic_conn_keys *keys)
+{
+	if (IS_ERR(quic_test_del_start(test, del))) {
+		quic_conn_keys_put(keys);
+		quic_conn_idle(conn);
+		return false;
+	}
+	quic_test_wait_unlinked(test, del->table, cid);
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&del->done, HZ / 5),
+			0);
+	quic_test_expect_gone(test, del->table, cid);
+	return true;
+}
+
+/* The sender is done with @keys and goes idle: the DEL then returns 0. */
+static void quic_test_del_release(struct kunit *test, struct quic_test_del *del,
+				  struct quic_conn *conn,
+				  struct quic_conn_keys *keys)
+{
+	quic_conn_keys_put(keys);
+	quic_conn_idle(conn);
+	quic_test_del_wait(test, del);
+	KUNIT_EXPECT_EQ(test, del->err, 0);
+}
+
+/*
  * A sender holding a connection keeps it usable, and DEL returns only once
  * that sender is idle, so no packet uses the keys after DEL.  The sender
  * still holds the memory, e.g. to give packet numbers back.
@@ -913,24 +946,13 @@ static void quic_conn_get_after_del_test(struct kunit *test)
 	keys = quic_conn_keys_get(conn);
 
 	del.key = info.key;
-	if (IS_ERR(quic_test_del_start(test, &del))) {
-		quic_conn_keys_put(keys);
-		quic_conn_idle(conn);
-		quic_conn_put(conn);
-		return;
+	if (quic_test_del_held(test, &del, &cid, conn, keys)) {
+		KUNIT_EXPECT_PTR_EQ(test, keys->tx.cipher,
+				    quic_cipher_find(TLS_CIPHER_AES_CCM_128));
+		KUNIT_EXPECT_NOT_NULL(test, keys->tx.aead[0]->tfm);
+		quic_test_del_release(test, &del, conn, keys);
+		KUNIT_EXPECT_MEMEQ(test, &conn->dcid, &cid, sizeof(cid));
 	}
-	quic_test_wait_unlinked(test, table, &cid);
-	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&del.done, HZ / 5),
-			0);
-	quic_test_expect_gone(test, table, &cid);
-	KUNIT_EXPECT_PTR_EQ(test, keys->tx.cipher,
-			    quic_cipher_find(TLS_CIPHER_AES_CCM_128));
-	KUNIT_EXPECT_NOT_NULL(test, keys->tx.aead[0]->tfm);
-	quic_conn_keys_put(keys);
-	quic_conn_idle(conn);
-	quic_test_del_wait(test, &del);
-	KUNIT_EXPECT_EQ(test, del.err, 0);
-	KUNIT_EXPECT_MEMEQ(test, &conn->dcid, &cid, sizeof(cid));
 	quic_conn_put(conn);
 }
 
@@ -977,20 +999,8 @@ static void quic_conn_del_after_key_update_test(struct kunit *test)
 	quic_conn_put(conn);
 
 	del.key = info.key;
-	if (!IS_ERR(quic_test_del_start(test, &del))) {
-		quic_test_wait_unlinked(test, table, &cid);
-		KUNIT_EXPECT_EQ(test,
-				wait_for_completion_timeout(&del.done, HZ / 5),
-				0);
-		quic_test_expect_gone(test, table, &cid);
-		quic_conn_keys_put(old);
-		quic_conn_idle(conn);
-		quic_test_del_wait(test, &del);
-		KUNIT_EXPECT_EQ(test, del.err, 0);
-	} else {
-		quic_conn_keys_put(old);
-		quic_conn_idle(conn);
-	}
+	if (quic_test_del_held(test, &del, &cid, conn, old))
+		quic_test_del_release(test, &del, conn, old);
 	quic_conn_put(conn);
 }
 

@@ -1619,6 +1619,28 @@ TEST_F(quic_api, del_bad_optlen)
 }
 
 /*
+ * Option @opt with @arg (@size bytes) as a struct @extra bytes longer:
+ * refused with E2BIG when its last byte is not zero, taken when it is.
+ */
+static void longer_opt(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(quic) * self, int opt, const char *name,
+		       const void *arg, size_t size, size_t extra)
+{
+	static uint8_t big[256];
+
+	memset(big, 0, sizeof(big));
+	memcpy(big, arg, size);
+	big[size + extra - 1] = 0x80;
+	describe("%s, %zu more bytes, the last not zero", name, extra);
+	ASSERT_REFUSED(E2BIG, setsockopt(self->sfd, SOL_UDP, opt, big,
+					 size + extra));
+	big[size + extra - 1] = 0;
+	describe("%s, %zu more bytes, all zero", name, extra);
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, opt, big, size + extra))
+		TH_LOG("%s: %s", what, strerror(errno));
+}
+
+/*
  * A longer option is a newer version of its struct: accepted when the
  * bytes this kernel does not know are zero, refused with E2BIG otherwise,
  * with nothing changed.
@@ -1629,65 +1651,28 @@ TEST_F(quic_api, optlen_extensible)
 	struct quic_tx_key_phase_info ki;
 	struct quic_connection_info ci;
 	struct quic_send_args a;
-	uint8_t big[256];
 	struct flow f;
 	int i;
 
 	flow_init(&f, variant->cipher, 5);
+	quic_conn_info(&ci, &f.keys, f.cid, f.cid_len);
+	memset(&ki, 0, sizeof(ki));
+	ki.key = ci.key;
+	ki.op = QUIC_KEY_PHASE_INSTALL;
+	ki.phase = 1;
 	for (i = 0; i < ARRAY_SIZE(extra); i++) {
-		memset(big, 0, sizeof(big));
-		quic_conn_info(&ci, &f.keys, f.cid, f.cid_len);
-		memcpy(big, &ci, sizeof(ci));
-		big[sizeof(ci) + extra[i] - 1] = 0x80;
-		describe("ADD, %zu more bytes, the last not zero", extra[i]);
-		ASSERT_REFUSED(E2BIG, setsockopt(self->sfd, SOL_UDP,
-						 UDP_QUIC_ADD_TX_CONNECTION,
-						 big, sizeof(ci) + extra[i]));
-		big[sizeof(ci) + extra[i] - 1] = 0;
-		describe("ADD, %zu more bytes, all zero", extra[i]);
-		ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP,
-					UDP_QUIC_ADD_TX_CONNECTION, big,
-					sizeof(ci) + extra[i]))
-			TH_LOG("%s: %s", what, strerror(errno));
-
+		longer_opt(_metadata, self, UDP_QUIC_ADD_TX_CONNECTION, "ADD",
+			   &ci, sizeof(ci), extra[i]);
 		describe("send on the connection added with %zu more bytes",
 			 extra[i]);
 		a = tx_args(self, &f, 10);
 		batch_fill(&bat, &f, 10, 2, 150, 1, 0);
 		tx_check(_metadata, self, &f, &bat, &a, NULL, 0);
 
-		memset(&ki, 0, sizeof(ki));
-		ki.key = ci.key;
-		ki.op = QUIC_KEY_PHASE_INSTALL;
-		ki.phase = 1;
-		memset(big, 0, sizeof(big));
-		memcpy(big, &ki, sizeof(ki));
-		big[sizeof(ki) + extra[i] - 1] = 1;
-		describe("KEY_PHASE, %zu more bytes, the last not zero",
-			 extra[i]);
-		ASSERT_REFUSED(E2BIG, setsockopt(self->sfd, SOL_UDP,
-						 UDP_QUIC_SET_TX_KEY_PHASE,
-						 big, sizeof(ki) + extra[i]));
-		big[sizeof(ki) + extra[i] - 1] = 0;
-		describe("KEY_PHASE, %zu more bytes, all zero", extra[i]);
-		ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP,
-					UDP_QUIC_SET_TX_KEY_PHASE, big,
-					sizeof(ki) + extra[i]))
-			TH_LOG("%s: %s", what, strerror(errno));
-
-		memset(big, 0, sizeof(big));
-		memcpy(big, &ci, sizeof(ci));
-		big[sizeof(ci) + extra[i] - 1] = 0xff;
-		describe("DEL, %zu more bytes, the last not zero", extra[i]);
-		ASSERT_REFUSED(E2BIG, setsockopt(self->sfd, SOL_UDP,
-						 UDP_QUIC_DEL_TX_CONNECTION,
-						 big, sizeof(ci) + extra[i]));
-		big[sizeof(ci) + extra[i] - 1] = 0;
-		describe("DEL, %zu more bytes, all zero", extra[i]);
-		ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP,
-					UDP_QUIC_DEL_TX_CONNECTION, big,
-					sizeof(ci) + extra[i]))
-			TH_LOG("%s: %s", what, strerror(errno));
+		longer_opt(_metadata, self, UDP_QUIC_SET_TX_KEY_PHASE,
+			   "KEY_PHASE", &ki, sizeof(ki), extra[i]);
+		longer_opt(_metadata, self, UDP_QUIC_DEL_TX_CONNECTION, "DEL",
+			   &ci, sizeof(ci), extra[i]);
 	}
 	still_works(_metadata, self);
 }
