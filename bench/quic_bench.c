@@ -21,6 +21,10 @@
  *            packet per sendmsg()/read() pair (syscalls and copies included)
  *   conns    kernel mode, one packet per call, each to a random one of N
  *            connections on one socket
+ *   setup    ADD then DEL of SETUP_CONNS connections on one socket: CPU
+ *            time per call, and the bytes each connection holds as the
+ *            memory cgroup of the socket counts them (everything a
+ *            connection makes the kernel hold is charged there)
  *
  * -M limits the run to a comma-separated list of modes (default: all).
  *
@@ -73,11 +77,13 @@
 #define ZC_RING			8	/* MSG_ZEROCOPY buffers in flight */
 #define PORT			4433
 #define MAX_RESULTS		4096
+#define SETUP_CONNS		10000
 
 enum mode { M_PLAIN, M_USER, M_USER_ZC, M_KERNEL, M_AEAD, M_AF_ALG, M_CONNS,
-	    M_COUNT };
+	    M_SETUP, M_COUNT };
 static const char *const mode_name[M_COUNT] = {
 	"plain", "user", "user-zc", "kernel", "aead", "af_alg", "conns",
+	"setup",
 };
 
 static const uint16_t ciphers[] = {
@@ -860,6 +866,81 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 
 /* ---- main ---- */
 
+/* ---- connection setup ---- */
+
+/*
+ * Per repetition: a fresh socket in the benchmark's own memory cgroup,
+ * SETUP_CONNS ADDs, then as many DELs, timed on the thread's CPU clock;
+ * the cgroup's memory.current before and after the ADDs gives the bytes
+ * per connection.
+ */
+static void measure_setup(uint16_t cipher, const char *dir, char *lines,
+			  size_t size)
+{
+	double add[64], del[64], mem[64];
+	struct stat3 a, d, m;
+	uint8_t cid[CID_LEN];
+	struct quic_keys k;
+	uint64_t t0, t1, t2;
+	long long m0, m1;
+	unsigned int rep;
+	uint32_t i;
+	int fd;
+
+	conn_keys(cipher, &k);
+	for (rep = 0; rep < opt_reps; rep++) {
+		fd = offload_socket(&dst, cipher, 0);
+		m0 = quic_file_value(dir, "memory.current", NULL);
+		t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+		for (i = 0; i < SETUP_CONNS; i++) {
+			conn_cid(i, cid);
+			if (quic_conn_add(fd, &k, cid, CID_LEN))
+				die("setup ADD %u: %s", i, strerror(errno));
+		}
+		t1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+		m1 = quic_file_value(dir, "memory.current", NULL);
+		for (i = 0; i < SETUP_CONNS; i++) {
+			conn_cid(i, cid);
+			if (quic_conn_del(fd, cid, CID_LEN))
+				die("setup DEL %u: %s", i, strerror(errno));
+		}
+		t2 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+		close(fd);
+		if (m0 < 0 || m1 < 0)
+			die("%s/memory.current: %s", dir, strerror(errno));
+		add[rep] = (double)(t1 - t0) / SETUP_CONNS;
+		del[rep] = (double)(t2 - t1) / SETUP_CONNS;
+		mem[rep] = (double)(m1 - m0) / SETUP_CONNS;
+		printf("rep %u setup   %-17s %u connections: ADD %.0f ns, DEL %.0f ns, %.0f bytes each\n",
+		       rep, cipher_label(cipher), SETUP_CONNS, add[rep],
+		       del[rep], mem[rep]);
+	}
+	a = stats(add, opt_reps);
+	d = stats(del, opt_reps);
+	m = stats(mem, opt_reps);
+	snprintf(lines + strlen(lines), size - strlen(lines),
+		 "connection setup, %s, %u on one socket: ADD %.1f [%.1f..%.1f] us (%.0f per CPU second), DEL %.1f [%.1f..%.1f] us (%.0f per CPU second), %.0f [%.0f..%.0f] bytes per connection\n",
+		 quic_cipher_name(cipher), SETUP_CONNS, a.med / 1e3,
+		 a.min / 1e3, a.max / 1e3, 1e9 / a.med, d.med / 1e3,
+		 d.min / 1e3, d.max / 1e3, 1e9 / d.med, m.med, m.min, m.max);
+}
+
+static void run_setup(char *lines, size_t size)
+{
+	char dir[256];
+	unsigned int ci;
+
+	/* Sockets belong to the memory cgroup of the task creating them. */
+	if (quic_memcg_make(dir, sizeof(dir), "quic_bench", "max") ||
+	    quic_file_write(dir, "cgroup.procs", "0"))
+		die("memory cgroup for the setup run: %s", strerror(errno));
+	for (ci = 0; ci < NCIPHERS; ci++)
+		measure_setup(ciphers[ci], dir, lines, size);
+	if (quic_file_write("/sys/fs/cgroup", "cgroup.procs", "0"))
+		die("leaving %s: %s", dir, strerror(errno));
+	rmdir(dir);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: quic_bench [-r REPS] [-m MS] [-c CONNS] [-M MODES] [-a ACCEL] -o DIR DST\n");
@@ -1090,6 +1171,9 @@ int main(int argc, char **argv)
 				 conns[0]);
 		}
 	}
+
+	if (opt_modes & 1u << M_SETUP)
+		run_setup(conn_lines, sizeof(conn_lines));
 
 	sends = dev_sends;
 	errors = dev_errors;

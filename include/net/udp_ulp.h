@@ -43,6 +43,8 @@ int udp_register_ulp(struct udp_ulp_ops *ops);
 void udp_unregister_ulp(struct udp_ulp_ops *ops);
 int udp_set_ulp(struct sock *sk, const char *name);
 void udp_ulp_release(struct sock *sk);
+bool udp_ulp_charge_memcg(struct sock *sk, unsigned int nr_pages);
+void udp_ulp_uncharge_memcg(struct sock *sk, unsigned int nr_pages);
 int udp_ulp_setsockopt(struct sock *sk, sockptr_t optval, unsigned int optlen);
 int udp_ulp_getsockopt(struct sock *sk, char __user *optval,
 		       int __user *optlen);

@@ -7,6 +7,7 @@
 
 #include <linux/capability.h>
 #include <linux/kmod.h>
+#include <linux/memcontrol.h>
 #include <linux/rculist.h>
 #include <linux/uaccess.h>
 #include <net/udp_ulp.h>
@@ -153,6 +154,41 @@ void udp_ulp_release(struct sock *sk)
 	module_put(ops->owner);
 }
 EXPORT_SYMBOL_GPL(udp_ulp_release);
+
+/**
+ * udp_ulp_charge_memcg() - charge state a ULP holds for a socket
+ * @sk: UDP socket
+ * @nr_pages: pages to charge
+ *
+ * For memory the ULP cannot allocate with __GFP_ACCOUNT itself, such as
+ * the crypto API's transforms.  The memory cgroup of the socket (that of
+ * the task that created it) pays for it as socket memory and refuses it
+ * past its limit once reclaim fails, without OOM-killing the caller.  A
+ * socket outside any memory cgroup is not charged.
+ *
+ * Context: process context, may sleep.
+ * Return: true if charged, false if the cgroup is at its limit.
+ */
+bool udp_ulp_charge_memcg(struct sock *sk, unsigned int nr_pages)
+{
+	if (!mem_cgroup_sockets_enabled || !sk->sk_memcg)
+		return true;
+	return mem_cgroup_charge_skmem(sk->sk_memcg, nr_pages,
+				       GFP_KERNEL | __GFP_RETRY_MAYFAIL);
+}
+EXPORT_SYMBOL_GPL(udp_ulp_charge_memcg);
+
+/**
+ * udp_ulp_uncharge_memcg() - give back what udp_ulp_charge_memcg() charged
+ * @sk: UDP socket, not yet freed
+ * @nr_pages: pages to give back
+ */
+void udp_ulp_uncharge_memcg(struct sock *sk, unsigned int nr_pages)
+{
+	if (mem_cgroup_sockets_enabled && sk->sk_memcg)
+		mem_cgroup_uncharge_skmem(sk->sk_memcg, nr_pages);
+}
+EXPORT_SYMBOL_GPL(udp_ulp_uncharge_memcg);
 
 int udp_ulp_setsockopt(struct sock *sk, sockptr_t optval, unsigned int optlen)
 {

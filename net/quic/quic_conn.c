@@ -18,6 +18,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/wait_bit.h>
+#include <net/udp_ulp.h>
 
 #include "quic_conn.h"
 
@@ -27,6 +28,48 @@ static const struct rhashtable_params quic_conn_params = {
 	.head_offset		= offsetof(struct quic_conn, node),
 	.automatic_shrinking	= true,
 };
+
+/*
+ * A connection's share of the table's buckets, which are not charged to
+ * anyone either: the table grows past 75% load, shrinks below 30% and
+ * holds both arrays while it resizes.
+ */
+#define QUIC_CONN_BUCKET_SHARE	(4 * sizeof(struct rhash_head *))
+
+/*
+ * Memory cgroups are charged in pages: the table keeps the bytes it
+ * holds and charges the socket for the pages they round up to.
+ */
+static int quic_conn_table_charge(struct quic_conn_table *table, size_t bytes)
+{
+	unsigned long pages = DIV_ROUND_UP(table->charged + bytes, PAGE_SIZE);
+
+	if (pages > table->charged_pages && table->sk &&
+	    !udp_ulp_charge_memcg(table->sk, pages - table->charged_pages))
+		return -ENOMEM;
+	table->charged += bytes;
+	table->charged_pages = pages;
+	return 0;
+}
+
+static void quic_conn_table_uncharge(struct quic_conn_table *table,
+				     size_t bytes)
+{
+	unsigned long pages;
+
+	table->charged -= bytes;
+	pages = DIV_ROUND_UP(table->charged, PAGE_SIZE);
+	if (table->sk)
+		udp_ulp_uncharge_memcg(table->sk,
+				       table->charged_pages - pages);
+	table->charged_pages = pages;
+}
+
+/* What the table charges for a connection with @keys */
+static size_t quic_conn_uncharged(const struct quic_conn_keys *keys)
+{
+	return QUIC_CONN_BUCKET_SHARE + quic_crypto_keys_uncharged(&keys->tx);
+}
 
 /**
  * quic_cid_from_user() - canonical form of a connection ID from userspace
@@ -265,7 +308,7 @@ static struct quic_conn_keys *quic_conn_keys_alloc(void)
 {
 	struct quic_conn_keys *keys;
 
-	keys = kzalloc(sizeof(*keys), GFP_KERNEL_ACCOUNT);
+	keys = kzalloc(sizeof(*keys), QUIC_GFP_STATE);
 	if (keys)
 		refcount_set(&keys->refcnt, 1);
 	return keys;
@@ -307,7 +350,7 @@ struct quic_conn *quic_conn_create(const struct quic_connection_info *info)
 	if (quic_conn_info_check(info, &cid))
 		return ERR_PTR(-EINVAL);
 
-	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
+	conn = kzalloc(sizeof(*conn), QUIC_GFP_STATE);
 	keys = quic_conn_keys_alloc();
 	if (!conn || !keys) {
 		kfree(conn);
@@ -358,16 +401,26 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_exists);
  * @table: the socket's table; the socket is locked
  * @conn: from quic_conn_create(), owned by the table on success
  *
- * Return: 0; -EEXIST if the connection ID is taken; -ENOMEM; -EAGAIN if
- * the table is being resized and has no room yet; -ENOSPC if it is at its
- * maximum size.  On error @conn is the caller's to destroy.
+ * Charges the socket's memory cgroup for what the connection's own
+ * allocations did not.
+ *
+ * Return: 0; -EEXIST if the connection ID is taken; -ENOMEM, also when the
+ * memory cgroup is at its limit; -EAGAIN if the table is being resized
+ * and has no room yet; -ENOSPC if it is at its maximum size.  On error
+ * @conn is the caller's to destroy.
  */
 int quic_conn_insert(struct quic_conn_table *table, struct quic_conn *conn)
 {
+	size_t bytes = quic_conn_uncharged(rcu_dereference_protected(conn->keys,
+								      true));
 	int err;
 
+	if (quic_conn_table_charge(table, bytes))
+		return -ENOMEM;
 	err = rhashtable_lookup_insert_fast(&table->ht, &conn->node,
 					    quic_conn_params);
+	if (err)
+		quic_conn_table_uncharge(table, bytes);
 	/* Neither is an allocation failure: say what happened. */
 	if (err == -EBUSY)
 		return -EAGAIN;
@@ -379,7 +432,7 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_insert);
 
 /**
  * quic_conn_del() - remove a connection for a UDP_QUIC_DEL_TX_CONNECTION
- * @table: the socket's table
+ * @table: the socket's table; the socket is locked
  * @key: its destination connection ID, from userspace
  *
  * Waits for the senders still protecting packets for the connection.
@@ -390,6 +443,7 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_insert);
 int quic_conn_del(struct quic_conn_table *table,
 		  const struct quic_connection_info_key *key)
 {
+	struct quic_conn_keys *keys;
 	struct quic_conn *conn;
 	struct quic_cid cid;
 	int err = -ENOENT;
@@ -405,8 +459,12 @@ int quic_conn_del(struct quic_conn_table *table,
 		err = 0;
 	rcu_read_unlock();
 
-	if (!err)
+	if (!err) {
+		/* Writers hold the socket lock: the keys stay. */
+		keys = rcu_dereference_protected(conn->keys, true);
+		quic_conn_table_uncharge(table, quic_conn_uncharged(keys));
 		quic_conn_release_unlinked(conn);
+	}
 	return err;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_del);
@@ -454,11 +512,14 @@ int quic_conn_set_key_phase(struct quic_conn_table *table,
 	else
 		err = quic_crypto_keys_retire(&keys->tx, &old->tx,
 					      info->phase);
+	if (!err && quic_conn_table_charge(table, quic_conn_uncharged(keys)))
+		err = -ENOMEM;
 	if (err) {
 		quic_conn_keys_put(keys);
 		return err;
 	}
 	rcu_assign_pointer(conn->keys, keys);
+	quic_conn_table_uncharge(table, quic_conn_uncharged(old));
 	quic_conn_keys_put(old);
 	return 0;
 }
@@ -467,11 +528,15 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_set_key_phase);
 /**
  * quic_conn_table_init() - set up an empty table
  * @table: table to initialise
+ * @sk: socket whose memory cgroup pays for the table, or NULL for none
  *
  * Return: 0 or -ENOMEM.
  */
-int quic_conn_table_init(struct quic_conn_table *table)
+int quic_conn_table_init(struct quic_conn_table *table, struct sock *sk)
 {
+	table->sk = sk;
+	table->charged = 0;
+	table->charged_pages = 0;
 	return rhashtable_init(&table->ht, &quic_conn_params);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_table_init);
@@ -494,6 +559,7 @@ unsigned int quic_conn_table_destroy(struct quic_conn_table *table)
 
 	rhashtable_free_and_destroy(&table->ht, quic_conn_table_free_one,
 				    &count);
+	quic_conn_table_uncharge(table, table->charged);
 	return count;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_table_destroy);

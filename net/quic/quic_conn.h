@@ -13,6 +13,8 @@
 #include <linux/rhashtable-types.h>
 #include <uapi/linux/quic.h>
 
+struct sock;
+
 #include "quic_crypto.h"
 
 /**
@@ -67,14 +69,25 @@ struct quic_conn {
 	struct rcu_head rcu;
 };
 
+/**
+ * struct quic_conn_table - the connections of one socket
+ * @ht: connections by destination connection ID
+ * @sk: socket whose memory cgroup is charged, NULL for none
+ * @charged: bytes held for the connections that their own allocations did
+ *	not charge; changed with the socket locked
+ * @charged_pages: pages charged for @charged
+ */
 struct quic_conn_table {
 	struct rhashtable ht;
+	struct sock *sk;
+	size_t charged;
+	unsigned long charged_pages;
 };
 
 int quic_cid_from_user(struct quic_cid *cid,
 		       const struct quic_connection_info_key *key);
 
-int quic_conn_table_init(struct quic_conn_table *table);
+int quic_conn_table_init(struct quic_conn_table *table, struct sock *sk);
 unsigned int quic_conn_table_destroy(struct quic_conn_table *table);
 
 int quic_conn_info_check(const struct quic_connection_info *info,

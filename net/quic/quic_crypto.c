@@ -11,6 +11,7 @@
 #include <crypto/scatterwalk.h>
 #include <kunit/visibility.h>
 #include <linux/kernel.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/unaligned.h>
@@ -28,22 +29,26 @@ static const struct quic_cipher quic_ciphers[] = {
 		.tls_type	= TLS_CIPHER_AES_GCM_128,
 		.aead_name	= "gcm(aes)",
 		.key_size	= 16,
+		.aead_charge	= SZ_4K,
 		.hp		= QUIC_HP_AES,
 	}, {
 		.tls_type	= TLS_CIPHER_AES_GCM_256,
 		.aead_name	= "gcm(aes)",
 		.key_size	= 32,
+		.aead_charge	= SZ_4K,
 		.hp		= QUIC_HP_AES,
 	}, {
 		.tls_type	= TLS_CIPHER_AES_CCM_128,
 		.aead_name	= "ccm(aes)",
 		.key_size	= 16,
+		.aead_charge	= SZ_8K,
 		.ccm_iv		= true,
 		.hp		= QUIC_HP_AES,
 	}, {
 		.tls_type	= TLS_CIPHER_CHACHA20_POLY1305,
 		.aead_name	= "rfc7539(chacha20,poly1305)",
 		.key_size	= 32,
+		.aead_charge	= SZ_4K,
 		.hp		= QUIC_HP_CHACHA20,
 	},
 };
@@ -73,7 +78,7 @@ quic_aead_key_alloc(const struct quic_cipher *cipher, const u8 *key,
 	struct quic_aead_key *ak;
 	int err;
 
-	ak = kzalloc(sizeof(*ak), GFP_KERNEL_ACCOUNT);
+	ak = kzalloc(sizeof(*ak), QUIC_GFP_STATE);
 	if (!ak)
 		return ERR_PTR(-ENOMEM);
 	tfm = crypto_alloc_aead(cipher->aead_name, 0, 0);
@@ -177,6 +182,28 @@ void quic_crypto_keys_destroy(struct quic_crypto_keys *keys)
 	memzero_explicit(keys, sizeof(*keys));
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_destroy);
+
+/**
+ * quic_crypto_keys_uncharged() - memory of @keys no memory cgroup paid for
+ * @keys: initialised packet protection state
+ *
+ * A payload key shared by two sets counts in both.
+ *
+ * Return: bytes to charge for the AEAD transforms of @keys.
+ */
+size_t quic_crypto_keys_uncharged(const struct quic_crypto_keys *keys)
+{
+	size_t bytes = 0;
+	unsigned int i;
+
+	/* A transform is one allocation, where crypto_alloc_aead() points. */
+	for (i = 0; i < QUIC_KEY_PHASES; i++)
+		if (keys->aead[i])
+			bytes += max_t(size_t, ksize(keys->aead[i]->tfm),
+				       keys->cipher->aead_charge);
+	return bytes;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_uncharged);
 
 static void quic_crypto_keys_copy(struct quic_crypto_keys *dst,
 				  const struct quic_crypto_keys *src)

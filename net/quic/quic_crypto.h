@@ -10,6 +10,7 @@
 #include <crypto/aes.h>
 #include <crypto/chacha.h>
 #include <linux/crypto.h>
+#include <linux/gfp_types.h>
 #include <linux/refcount.h>
 #include <linux/types.h>
 #include <uapi/linux/quic.h>
@@ -25,6 +26,12 @@ struct scatterlist;
 #define QUIC_HP_MASK_SIZE	5	/* first byte, then up to 4 PN bytes */
 #define QUIC_PN_MAX_LEN		4
 #define QUIC_PN_MAX		((1ULL << 62) - 1)
+
+/*
+ * State a user makes the kernel hold is charged to the user's memory
+ * cgroup, which refuses it at its limit rather than OOM-kill the caller.
+ */
+#define QUIC_GFP_STATE		(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL)
 
 /* First byte of a packet (RFC 9000, section 17) */
 #define QUIC_HDR_FORM_LONG	0x80
@@ -47,6 +54,12 @@ enum quic_hp_algo {
  * @tls_type: TLS_CIPHER_* value userspace names it by
  * @aead_name: crypto API name of the payload AEAD
  * @key_size: size of the AEAD key and of the header protection key
+ * @aead_charge: bytes charged for each AEAD transform.  The crypto API
+ *	allocates a transform, the children of a template (gcm_base,
+ *	ccm_base, rfc7539) and what their setkey expands without
+ *	__GFP_ACCOUNT and does not say how much that is: this is more than
+ *	any implementation of this kernel holds with KASAN on, which the
+ *	quic_memcg selftest checks against the growth of the slab
  * @ccm_iv: the AEAD wants the 16-byte CCM counter block instead of the
  *	12-byte nonce
  * @hp: header protection algorithm
@@ -55,6 +68,7 @@ struct quic_cipher {
 	u16 tls_type;
 	const char *aead_name;
 	u8 key_size;
+	unsigned int aead_charge;
 	bool ccm_iv;
 	enum quic_hp_algo hp;
 };
@@ -118,6 +132,7 @@ int quic_crypto_keys_init(struct quic_crypto_keys *keys,
 			  const struct quic_cipher *cipher,
 			  const u8 *aead_key, const u8 *iv, const u8 *hp_key);
 void quic_crypto_keys_destroy(struct quic_crypto_keys *keys);
+size_t quic_crypto_keys_uncharged(const struct quic_crypto_keys *keys);
 int quic_crypto_keys_update(struct quic_crypto_keys *dst,
 			    const struct quic_crypto_keys *src,
 			    unsigned int phase, const u8 *aead_key,

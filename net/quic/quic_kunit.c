@@ -733,7 +733,7 @@ static int quic_conn_test_init(struct kunit *test)
 	if (!table)
 		return -ENOMEM;
 	test->priv = table;
-	return quic_conn_table_init(table);
+	return quic_conn_table_init(table, NULL);
 }
 
 static void quic_conn_test_exit(struct kunit *test)
@@ -802,7 +802,7 @@ static void quic_conn_add_del_test(struct kunit *test)
 
 	/* Two left for quic_conn_table_destroy() to free. */
 	KUNIT_EXPECT_EQ(test, quic_conn_table_destroy(table), 2);
-	KUNIT_EXPECT_EQ(test, quic_conn_table_init(table), 0);
+	KUNIT_EXPECT_EQ(test, quic_conn_table_init(table, NULL), 0);
 }
 
 static void quic_conn_add_invalid_test(struct kunit *test)
@@ -821,7 +821,7 @@ static void quic_conn_add_invalid_test(struct kunit *test)
 			    QUIC_MAX_CONNECTION_ID_SIZE, 0x20);
 	KUNIT_EXPECT_EQ(test, quic_test_add(table, &info), 0);
 	KUNIT_EXPECT_EQ(test, quic_conn_table_destroy(table), 1);
-	KUNIT_EXPECT_EQ(test, quic_conn_table_init(table), 0);
+	KUNIT_EXPECT_EQ(test, quic_conn_table_init(table, NULL), 0);
 }
 
 struct quic_test_del {
@@ -1005,6 +1005,54 @@ static void quic_conn_del_after_key_update_test(struct kunit *test)
 }
 
 /*
+ * The table counts what the connections' own allocations did not charge,
+ * a key update included, and gives all of it back on DEL and destroy.
+ */
+static void quic_conn_charge_test(struct kunit *test)
+{
+	struct quic_conn_table *table = test->priv;
+	struct quic_connection_info info, other;
+	size_t one, two;
+
+	quic_test_conn_info(&info, TLS_CIPHER_AES_GCM_128, 8, 0x70);
+	KUNIT_ASSERT_EQ(test, quic_test_add(table, &info), 0);
+	one = table->charged;
+	/* A bucket share and a transform at least as big as its key */
+	KUNIT_EXPECT_GT(test, one, sizeof(void *) + 16);
+	KUNIT_EXPECT_EQ(test, table->charged_pages,
+			DIV_ROUND_UP(one, PAGE_SIZE));
+
+	quic_test_conn_info(&other, TLS_CIPHER_AES_GCM_128, 8, 0x71);
+	KUNIT_ASSERT_EQ(test, quic_test_add(table, &other), 0);
+	KUNIT_EXPECT_EQ(test, table->charged, 2 * one);
+	/* A refused duplicate gives its charge back. */
+	KUNIT_EXPECT_EQ(test, quic_test_add(table, &other), -EEXIST);
+	KUNIT_EXPECT_EQ(test, table->charged, 2 * one);
+
+	/* The next phase's key adds a transform, retiring one removes it. */
+	KUNIT_ASSERT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 1, 1),
+			0);
+	two = table->charged;
+	KUNIT_EXPECT_GT(test, two, 2 * one);
+	KUNIT_ASSERT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_RETIRE, 0, 0),
+			0);
+	KUNIT_EXPECT_EQ(test, table->charged, 2 * one);
+	KUNIT_ASSERT_EQ(test, quic_test_key_phase(table, &info,
+						  QUIC_KEY_PHASE_INSTALL, 0, 2),
+			0);
+	KUNIT_EXPECT_EQ(test, table->charged, two);
+
+	KUNIT_EXPECT_EQ(test, quic_conn_del(table, &other.key), 0);
+	KUNIT_EXPECT_EQ(test, table->charged, two - one);
+	KUNIT_EXPECT_EQ(test, quic_conn_table_destroy(table), 1);
+	KUNIT_EXPECT_EQ(test, table->charged, 0);
+	KUNIT_EXPECT_EQ(test, table->charged_pages, 0);
+	KUNIT_EXPECT_EQ(test, quic_conn_table_init(table, NULL), 0);
+}
+
+/*
  * Packet numbers only grow, and of two calls that protected the same
  * numbers only one sends them; numbers of a call UDP refused come back.
  */
@@ -1132,6 +1180,7 @@ static struct kunit_case quic_conn_test_cases[] = {
 	KUNIT_CASE(quic_conn_add_invalid_test),
 	KUNIT_CASE(quic_conn_get_after_del_test),
 	KUNIT_CASE(quic_conn_del_after_key_update_test),
+	KUNIT_CASE(quic_conn_charge_test),
 	KUNIT_CASE(quic_conn_pn_claim_test),
 	KUNIT_CASE(quic_conn_key_phase_test),
 	{}

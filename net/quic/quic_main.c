@@ -168,9 +168,37 @@ static bool quic_is_sockopt(int level, int optname)
 				    optname == UDP_QUIC_SET_TX_KEY_PHASE);
 }
 
+/*
+ * UDP sets the cork without the socket lock.  Here it takes the lock, as
+ * MSG_MORE does, so that an encrypting call that found the socket
+ * uncorked under the lock sends its datagrams alone.  Uncorking stays
+ * UDP's: it takes the lock itself to push what was corked.
+ */
+static int quic_set_cork(struct sock *sk, sockptr_t optval,
+			 unsigned int optlen)
+{
+	int val, err;
+
+	if (optlen < sizeof(int))
+		return -EINVAL;
+	if (copy_from_sockptr(&val, optval, sizeof(val)))
+		return -EFAULT;
+	optval = KERNEL_SOCKPTR(&val);
+	if (!val)
+		return quic_base_proto(sk)->setsockopt(sk, SOL_UDP, UDP_CORK,
+						       optval, sizeof(val));
+	lock_sock(sk);
+	err = quic_base_proto(sk)->setsockopt(sk, SOL_UDP, UDP_CORK, optval,
+					      sizeof(val));
+	release_sock(sk);
+	return err;
+}
+
 static int quic_setsockopt(struct sock *sk, int level, int optname,
 			   sockptr_t optval, unsigned int optlen)
 {
+	if (level == SOL_UDP && optname == UDP_CORK)
+		return quic_set_cork(sk, optval, optlen);
 	if (level == SOL_UDP && optname == UDP_QUIC_ADD_TX_CONNECTION)
 		return quic_add_tx_connection(sk, optval, optlen);
 	if (level == SOL_UDP && optname == UDP_QUIC_DEL_TX_CONNECTION)
@@ -235,10 +263,10 @@ static int quic_ulp_init(struct sock *sk)
 	if (!prot)
 		return -EOPNOTSUPP;
 
-	qsk = kzalloc(sizeof(*qsk), GFP_KERNEL_ACCOUNT);
+	qsk = kzalloc(sizeof(*qsk), QUIC_GFP_STATE);
 	if (!qsk)
 		return -ENOMEM;
-	err = quic_conn_table_init(&qsk->tx_conns);
+	err = quic_conn_table_init(&qsk->tx_conns, sk);
 	if (err) {
 		kfree(qsk);
 		return err;

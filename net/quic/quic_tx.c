@@ -513,7 +513,7 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 /* Hand the ciphertext to UDP, with the caller's address and other cmsgs. */
 static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 			     struct quic_tx_work *w, size_t wire_len,
-			     size_t udp_len)
+			     size_t udp_len, enum quic_stat *reason)
 {
 	struct msghdr wire = {
 		.msg_name	= msg->msg_name,
@@ -526,8 +526,26 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 				  MSG_SPLICE_PAGES | MSG_NO_SHARED_FRAGS,
 	};
 
+	int err;
+
 	quic_txbuf_iter(&w->buf, &wire.msg_iter, wire_len);
-	return quic_base_proto(sk)->sendmsg(sk, &wire, wire_len);
+	/*
+	 * Corking changes under the socket lock only (quic_setsockopt()
+	 * takes it for UDP_CORK, UDP for MSG_MORE), so once checked here it
+	 * stays off: UDP then sends the datagrams alone and takes no lock,
+	 * and no other call's data joins them.  Nothing below touches user
+	 * memory, so a DEL never waits for user memory on this lock.
+	 */
+	lock_sock(sk);
+	if (udp_test_bit(CORK, sk) || udp_sk(sk)->pending) {
+		*reason = QUIC_STAT_ERR_UNSUPPORTED;
+		err = -EOPNOTSUPP;
+	} else {
+		*reason = QUIC_STAT_ERR_SEND;
+		err = quic_base_proto(sk)->sendmsg(sk, &wire, wire_len);
+	}
+	release_sock(sk);
+	return err;
 }
 
 /*
@@ -537,7 +555,7 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 static bool quic_tx_unsent(int err)
 {
 	return err == -EAGAIN || err == -EMSGSIZE || err == -EINVAL ||
-	       err == -ENOMEM || err == -EFAULT;
+	       err == -ENOMEM || err == -EFAULT || err == -EOPNOTSUPP;
 }
 
 static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
@@ -585,8 +603,8 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	/* Before UDP, which may take the lock a DEL waits under. */
 	quic_conn_idle(conn);
 	if (!err) {
-		reason = QUIC_STAT_ERR_SEND;
-		err = quic_tx_send_wire(sk, msg, w, b.wire_len, tc->udp_len);
+		err = quic_tx_send_wire(sk, msg, w, b.wire_len, tc->udp_len,
+					&reason);
 		if (err < 0 && quic_tx_unsent(err))
 			quic_conn_pn_unclaim(conn, pns.last, pns.prev);
 	}

@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -3015,18 +3016,41 @@ TEST(module_reload)
 	close(rfd);
 }
 
+/* What is left of this thread's armed failure: 0 once it was injected. */
+static unsigned int fault_left(int fd)
+{
+	char buf[16] = {};
+
+	/* Unlike quic_fail_nth_left(), a failed read is no injection. */
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return UINT_MAX;
+	return strtoul(buf, NULL, 10);
+}
+
+/*
+ * fail-nth also reads 0 when nothing was armed: only a failure seen armed
+ * before the call and gone after it was injected.
+ */
+static bool fault_arm(int fd, unsigned int nth)
+{
+	quic_fail_nth_set(fd, nth);
+	return fault_left(fd) == nth;
+}
+
 /*
  * Fail each allocation of ADD and of an encrypting sendmsg() in turn: the
  * call fails cleanly (ENOMEM, or ENOBUFS from the socket layer) and sends
  * nothing, or it succeeds and its packets are right. KASAN and kmemleak
- * watch the error paths.
+ * watch the error paths. A call fails only where a failure was injected,
+ * and some must: a kernel whose allocations cannot fail passes nothing.
  */
 TEST_F_TIMEOUT(quic, allocation_failures, 300)
 {
+	unsigned int nth, left, injected, failed;
 	struct quic_send_args a;
-	unsigned int nth, left;
 	int fd, err, ret;
 	struct flow f;
+	bool armed;
 
 	if (!fresh_netns(_metadata, self, variant))
 		return;
@@ -3036,17 +3060,24 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 
 	flow_init(&f, variant->cipher, 6);
 	a = tx_args(self, &f, 3);
+	injected = 0;
+	failed = 0;
 	for (nth = 1; nth < 3000; nth++) {
-		quic_fail_nth_set(fd, nth);
+		armed = fault_arm(fd, nth);
 		ret = quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len);
 		err = errno;
-		left = quic_fail_nth_left(fd);
+		left = fault_left(fd);
 		quic_fail_nth_set(fd, 0);
 
 		describe("ADD with allocation %u failing", nth);
+		ASSERT_TRUE(armed) TH_LOG("%s: fail-nth not armed", what);
+		injected += !left;
 		if (ret) {
 			ASSERT_EQ(ENOMEM, err)
 				TH_LOG("%s: %s", what, strerror(err));
+			ASSERT_EQ(0, left)
+				TH_LOG("%s: failed, none injected", what);
+			failed++;
 			ASSERT_REFUSED(ENOENT, quic_conn_del(self->sfd, f.cid,
 							     f.cid_len));
 			continue;
@@ -3057,24 +3088,34 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 		if (left)
 			break;	/* ADD made fewer allocations than that */
 	}
-	TH_LOG("ADD: %u allocation points", nth - 1);
+	TH_LOG("ADD: %u allocation points, %u injected, %u calls failed",
+	       nth - 1, injected, failed);
 	ASSERT_LT(nth, 3000);
+	ASSERT_GT(injected, 0) TH_LOG("no failure injected into ADD");
+	ASSERT_GT(failed, 0);
 
 	a = tx_args(self, &self->flow, 50);
 	a.gso_size = 1000;
+	injected = 0;
+	failed = 0;
 	for (nth = 1; nth < 3000; nth++) {
 		batch_fill(&bat, &self->flow, 50, 2, 1000 - QUIC_TAG_LEN, 4,
 			   300);
-		quic_fail_nth_set(fd, nth);
+		armed = fault_arm(fd, nth);
 		ret = tx_send(self, &bat, &a, NULL, 0);
 		err = errno;
-		left = quic_fail_nth_left(fd);
+		left = fault_left(fd);
 		quic_fail_nth_set(fd, 0);
 
 		describe("GSO send with allocation %u failing", nth);
+		ASSERT_TRUE(armed) TH_LOG("%s: fail-nth not armed", what);
+		injected += !left;
 		if (ret < 0) {
 			ASSERT_TRUE(err == ENOMEM || err == ENOBUFS)
 				TH_LOG("%s: %s", what, strerror(err));
+			ASSERT_EQ(0, left)
+				TH_LOG("%s: failed, none injected", what);
+			failed++;
 			rx_none(_metadata, self);
 			continue;
 		}
@@ -3084,8 +3125,11 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 		if (left)
 			break;
 	}
-	TH_LOG("sendmsg: %u allocation points", nth - 1);
+	TH_LOG("sendmsg: %u allocation points, %u injected, %u calls failed",
+	       nth - 1, injected, failed);
 	ASSERT_LT(nth, 3000);
+	ASSERT_GT(injected, 0) TH_LOG("no failure injected into sendmsg()");
+	ASSERT_GT(failed, 0);
 	close(fd);
 	quic_knobs_restore();
 

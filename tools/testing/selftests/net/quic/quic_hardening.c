@@ -16,7 +16,9 @@
  *
  * The "race" fixture runs senders against close(), DEL, ADD/DEL/key phase
  * storms, module unload attempts and network namespace teardown, and the
- * allocation failure tests the quic_crypto tests do not cover.
+ * allocation failure tests the quic_crypto tests do not cover.  A race test
+ * fails unless its calls were seen to overlap, an allocation failure test
+ * unless failures were injected.
  */
 
 #define _GNU_SOURCE
@@ -24,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -32,6 +35,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1676,6 +1680,41 @@ FIXTURE_TEARDOWN(race)
 		close(self->rfd);
 }
 
+/*
+ * Whether two kinds of calls really ran at the same time.  A thread
+ * announces its call before it looks at the other side (sequentially
+ * consistent atomics), so of two calls that overlap at least one counts
+ * the other.  A race test that saw no overlap raced nothing.
+ */
+struct side {
+	atomic_int inside;	/* calls of this side under way */
+	atomic_int overlaps;	/* started while the other side was inside */
+	atomic_int peers;	/* started while another of this side was */
+};
+
+static void side_enter(struct side *me, struct side *other)
+{
+	if (!me)
+		return;
+	if (atomic_fetch_add(&me->inside, 1))
+		atomic_fetch_add(&me->peers, 1);
+	if (other && atomic_load(&other->inside))
+		atomic_fetch_add(&me->overlaps, 1);
+}
+
+static void side_exit(struct side *me)
+{
+	if (me)
+		atomic_fetch_sub(&me->inside, 1);
+}
+
+/*
+ * Fewest overlaps a race test accepts of the calls it races.  Seen under
+ * TCG and KASAN: every close (4 of 4), 14 to 27 DELs of del_vs_sendmsg,
+ * hundreds to thousands of the others; serialised, none.
+ */
+#define MIN_OVERLAPS	3
+
 /* A sending thread's view: its packets are reproducible from their pn. */
 struct sender {
 	int fd;
@@ -1690,6 +1729,7 @@ struct sender {
 	bool shared;		/* another thread sends for the connection */
 	int erange;		/* refused: the other thread's numbers were higher */
 	bool *stop;
+	struct side *me, *other;	/* overlaps of the sendmsg() calls */
 };
 
 static size_t race_pkt(uint8_t *buf, const struct flow *f, uint64_t pn)
@@ -1708,6 +1748,7 @@ static void *sender_fn(void *arg)
 	uint8_t buf[256];
 	struct iovec iov = { .iov_base = buf };
 	uint64_t pn = s->first_pn;
+	ssize_t ret;
 	int i;
 
 	for (i = 0; !s->count || i < s->count; i++, pn++) {
@@ -1715,7 +1756,10 @@ static void *sender_fn(void *arg)
 			break;
 		iov.iov_len = race_pkt(buf, s->f, pn);
 		a.next_pkt_num = pn;
-		if (quic_sendmsg(s->fd, &iov, 1, &a) == (ssize_t)iov.iov_len) {
+		side_enter(s->me, s->other);
+		ret = quic_sendmsg(s->fd, &iov, 1, &a);
+		side_exit(s->me);
+		if (ret == (ssize_t)iov.iov_len) {
 			s->ok++;
 			continue;
 		}
@@ -1740,36 +1784,47 @@ static void *sender_fn(void *arg)
 }
 
 /*
+ * Whether the @n bytes at @dgram decrypt with one of the @nkeys key sets
+ * of their connection to the whole packet race_pkt() makes.
+ */
+static bool race_match(const struct flow *keysets, int nkeys, ssize_t n)
+{
+	uint8_t ref[256];
+	uint64_t pn;
+	ssize_t plen;
+	int i;
+
+	for (i = 0; i < nkeys; i++) {
+		if (memcmp(dgram + 1, keysets[i].cid, keysets[i].cid_len))
+			continue;
+		plen = quic_unprotect(&keysets[i].keys, dgram, n,
+				      keysets[i].cid_len, 0, out, &pn);
+		if (plen < 0)
+			continue;
+		/* 4-byte numbers: decoding against 0 is exact. */
+		if (race_pkt(ref, &keysets[i], pn) == (size_t)plen &&
+		    !memcmp(ref, out, plen))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Receive until @want datagrams arrived; each must decrypt with one of the
  * @nkeys key sets of its connection to the packet race_pkt() makes.
  */
 static int rx_race(struct __test_metadata *_metadata, int rfd,
 		   const struct flow *keysets, int nkeys, int want)
 {
-	uint8_t ref[256];
-	uint64_t pn;
-	ssize_t n, plen;
-	int got = 0, i;
+	int got = 0;
+	ssize_t n;
 
 	for (; got < want; got++) {
 		n = quic_recv(rfd, dgram, sizeof(dgram), RX_WAIT_MS);
 		if (n < 0)
 			break;
 		EXPECT_FALSE(quic_contains(dgram, n, canary, CANARY_LEN));
-		for (i = 0; i < nkeys; i++) {
-			if (memcmp(dgram + 1, keysets[i].cid,
-				   keysets[i].cid_len))
-				continue;
-			plen = quic_unprotect(&keysets[i].keys, dgram, n,
-					      keysets[i].cid_len, 0, out, &pn);
-			if (plen < 0)
-				continue;
-			/* 4-byte numbers: decoding against 0 is exact. */
-			if (race_pkt(ref, &keysets[i], pn) == (size_t)plen &&
-			    !memcmp(ref, out, plen))
-				break;
-		}
-		EXPECT_LT(i, nkeys)
+		EXPECT_TRUE(race_match(keysets, nkeys, n))
 			TH_LOG("datagram %d (%zd bytes) matches no key", got,
 			       n);
 	}
@@ -1778,6 +1833,7 @@ static int rx_race(struct __test_metadata *_metadata, int rfd,
 
 TEST_F_TIMEOUT(race, close_vs_sendmsg, 120)
 {
+	struct side snd = {}, cls = {};
 	struct sender s[2] = {};
 	pthread_t t[2];
 	int round, i, sent = 0;
@@ -1795,13 +1851,15 @@ TEST_F_TIMEOUT(race, close_vs_sendmsg, 120)
 				.dst_len = self->dst_len, .f = &self->flow,
 				.first_pn = (round * 2 + i) * 100000,
 				.allowed = { EBADF, EBADF, EBADF },
-				.shared = true,
+				.shared = true, .me = &snd, .other = &cls,
 			};
 			ASSERT_EQ(0, pthread_create(&t[i], NULL, sender_fn,
 						    &s[i]));
 		}
 		usleep(20000 + round * 20000);
+		side_enter(&cls, &snd);
 		close(fd);
+		side_exit(&cls);
 		for (i = 0; i < 2; i++) {
 			pthread_join(t[i], NULL);
 			ASSERT_EQ(0, s[i].err) TH_LOG("sender: %s",
@@ -1810,7 +1868,10 @@ TEST_F_TIMEOUT(race, close_vs_sendmsg, 120)
 		}
 	}
 	self->sfd = -1;
-	TH_LOG("%d packets sent around 4 closes", sent);
+	TH_LOG("%d packets sent around 4 closes; overlaps: %d close, %d sendmsg",
+	       sent, atomic_load(&cls.overlaps), atomic_load(&snd.overlaps));
+	/* Senders are in their calls nearly all the time: so are closes. */
+	ASSERT_GE(atomic_load(&cls.overlaps), MIN_OVERLAPS);
 	ASSERT_EQ(sent, rx_race(_metadata, self->rfd, &self->flow, 1, sent));
 	ASSERT_EQ(-1, quic_recv(self->rfd, dgram, sizeof(dgram), 0));
 	ASSERT_EQ(0, quic_stat(-1, "QuicCurrTxSw"));
@@ -1821,15 +1882,19 @@ struct churn {
 	struct flow *gen;	/* two key sets of one connection */
 	bool *stop;
 	int rounds, err;
+	struct side *me, *other;	/* overlaps of the DELs */
 };
 
 static void *churn_fn(void *arg)
 {
 	struct churn *c = arg;
-	int g = 0;
+	int g = 0, ret;
 
 	while (!__atomic_load_n(c->stop, __ATOMIC_RELAXED) && !c->err) {
-		if (quic_conn_del(c->fd, c->gen[g].cid, c->gen[g].cid_len))
+		side_enter(c->me, c->other);
+		ret = quic_conn_del(c->fd, c->gen[g].cid, c->gen[g].cid_len);
+		side_exit(c->me);
+		if (ret)
 			c->err = errno;
 		g ^= 1;
 		if (quic_conn_add(c->fd, &c->gen[g].keys, c->gen[g].cid,
@@ -1843,6 +1908,7 @@ static void *churn_fn(void *arg)
 /* Sends on a connection that is deleted and added back with new keys. */
 TEST_F_TIMEOUT(race, del_vs_sendmsg, 120)
 {
+	struct side snd = {}, del = {};
 	bool stop = false;
 	struct churn c = {};
 	struct sender s[2] = {};
@@ -1853,14 +1919,17 @@ TEST_F_TIMEOUT(race, del_vs_sendmsg, 120)
 	gen[0] = self->flow;
 	gen[1] = self->flow;
 	quic_keys_random(&gen[1].keys, variant->cipher, &rng);
-	c = (struct churn) { .fd = self->sfd, .gen = gen, .stop = &stop };
+	c = (struct churn) {
+		.fd = self->sfd, .gen = gen, .stop = &stop,
+		.me = &del, .other = &snd,
+	};
 	for (i = 0; i < 2; i++) {
 		s[i] = (struct sender) {
 			.fd = self->sfd, .dst = &self->dst,
 			.dst_len = self->dst_len, .f = &self->flow,
 			.first_pn = i * 100000, .count = 150,
 			.allowed = { ENOKEY, ENOKEY, ENOKEY },
-			.shared = true,
+			.shared = true, .me = &snd, .other = &del,
 		};
 	}
 	ASSERT_EQ(0, pthread_create(&t[2], NULL, churn_fn, &c));
@@ -1877,66 +1946,229 @@ TEST_F_TIMEOUT(race, del_vs_sendmsg, 120)
 	}
 	TH_LOG("%d of 300 packets accepted over %d DEL/ADD rounds", sent,
 	       c.rounds);
+	TH_LOG("overlaps: %d DEL during a sendmsg, %d sendmsg during a DEL",
+	       atomic_load(&del.overlaps), atomic_load(&snd.overlaps));
+	/* DELs are short: few sends start during one, most DELs do. */
+	ASSERT_GE(atomic_load(&del.overlaps) + atomic_load(&snd.overlaps),
+		  MIN_OVERLAPS);
 	ASSERT_EQ(sent, rx_race(_metadata, self->rfd, gen, 2, sent));
 	ASSERT_EQ(-1, quic_recv(self->rfd, dgram, sizeof(dgram), 0));
 	ASSERT_EQ(1, quic_stat(-1, "QuicCurrTxSw"));
 	ASSERT_EQ(sent, quic_stat(-1, "QuicTxPackets"));
 }
 
+/* Long-header datagrams a corking thread sends in clear, as QUIC allows. */
+struct corker {
+	int fd;
+	const struct sockaddr_storage *dst;
+	socklen_t dst_len;
+	bool *stop;
+	int sent, busy, err;
+	struct side *me, *other;	/* overlaps of the corked periods */
+};
+
+#define LONG_HDR_LEN	10	/* first byte, version, DCID length, DCID */
+
+/* Long-header datagram number @seq: its length and bytes follow from it. */
+static size_t long_pkt(uint8_t *buf, uint32_t seq)
+{
+	size_t len = LONG_HDR_LEN + 30 + seq % 61, i;
+
+	buf[0] = QUIC_HDR_LONG | QUIC_HDR_FIXED;	/* an Initial */
+	buf[1] = 0;
+	buf[2] = 0;
+	buf[3] = 0;
+	buf[4] = 1;
+	buf[5] = 4;
+	buf[6] = seq >> 24;
+	buf[7] = seq >> 16;
+	buf[8] = seq >> 8;
+	buf[9] = seq;
+	for (i = LONG_HDR_LEN; i < len; i++)
+		buf[i] = seq * 31 + i;
+	return len;
+}
+
+/*
+ * Cork, send a long-header datagram without UDP_QUIC_ENCRYPT into the
+ * corked data, uncork: the datagram leaves as it was sent, alone.  UDP
+ * refuses it (EINVAL) when a sender corked data between its two looks at
+ * the socket.
+ */
 static void *corker_fn(void *arg)
 {
-	struct churn *c = arg;
+	struct corker *k = arg;
 	int on = 1, off = 0;
+	uint8_t buf[128];
+	ssize_t ret;
+	size_t len;
 
-	while (!__atomic_load_n(c->stop, __ATOMIC_RELAXED)) {
-		setsockopt(c->fd, SOL_UDP, UDP_CORK, &on, sizeof(on));
-		setsockopt(c->fd, SOL_UDP, UDP_CORK, &off, sizeof(off));
+	while (!__atomic_load_n(k->stop, __ATOMIC_RELAXED)) {
+		len = long_pkt(buf, k->sent);
+		side_enter(k->me, k->other);
+		setsockopt(k->fd, SOL_UDP, UDP_CORK, &on, sizeof(on));
+		ret = sendto(k->fd, buf, len, 0,
+			     (const struct sockaddr *)k->dst, k->dst_len);
+		if (ret < 0 && errno == EINVAL)
+			k->busy++;
+		else if (ret != (ssize_t)len)
+			k->err = ret < 0 ? errno : EMSGSIZE;
+		setsockopt(k->fd, SOL_UDP, UDP_CORK, &off, sizeof(off));
+		side_exit(k->me);
+		if (k->err)
+			break;
+		k->sent += ret > 0;
 	}
 	return NULL;
+}
+
+/* For the failure message: what a datagram framed wrong starts with. */
+static void framing_explain(struct __test_metadata *_metadata, int got,
+			    const struct flow *keysets, int nkeys, ssize_t n)
+{
+	uint8_t ref[128];
+	uint32_t seq;
+	ssize_t k;
+
+	if (dgram[0] & QUIC_HDR_LONG && n >= LONG_HDR_LEN) {
+		seq = (uint32_t)dgram[6] << 24 | dgram[7] << 16 |
+		      dgram[8] << 8 | dgram[9];
+		k = long_pkt(ref, seq);
+		if (k < n && !memcmp(ref, dgram, k)) {
+			memmove(dgram, dgram + k, n - k);
+			TH_LOG("datagram %d: long header %u (%zd bytes), then %zd bytes%s",
+			       got, seq, k, n - k,
+			       race_match(keysets, nkeys, n - k) ?
+			       ", one ciphertext" : "");
+			return;
+		}
+	} else if (!(dgram[0] & QUIC_HDR_LONG)) {
+		for (k = MIN_PKT + QUIC_TAG_LEN; k < n; k++) {
+			if (!race_match(keysets, nkeys, k))
+				continue;
+			TH_LOG("datagram %d: a ciphertext (%zd bytes), then %zd bytes from 0x%02x",
+			       got, k, n - k, dgram[k]);
+			return;
+		}
+	}
+	TH_LOG("datagram %d: %s header, %zd bytes, not as sent", got,
+	       dgram[0] & QUIC_HDR_LONG ? "long" : "short", n);
+}
+
+/*
+ * Receive @want datagrams.  Each is a ciphertext of a whole race_pkt()
+ * packet (as rx_race() accepts) or one of the @nlong long-header
+ * datagrams long_pkt() made, exactly: never encrypted and corked data
+ * merged, never a short header in clear.  *@nlong_got counts the long.
+ */
+static int rx_framing(struct __test_metadata *_metadata, int rfd,
+		      const struct flow *keysets, int nkeys, int want,
+		      int nlong, int *nlong_got)
+{
+	int got, bad = 0, plain = 0;
+	uint8_t ref[128];
+	uint32_t seq;
+	ssize_t n;
+
+	*nlong_got = 0;
+	for (got = 0; got < want; got++) {
+		n = quic_recv(rfd, dgram, sizeof(dgram), RX_WAIT_MS);
+		if (n < 0)
+			break;
+		if (!(dgram[0] & QUIC_HDR_LONG)) {
+			if (race_match(keysets, nkeys, n))
+				continue;
+			plain += quic_contains(dgram, n, canary, CANARY_LEN);
+		} else if (n >= LONG_HDR_LEN) {
+			seq = (uint32_t)dgram[6] << 24 | dgram[7] << 16 |
+			      dgram[8] << 8 | dgram[9];
+			if (seq < (uint32_t)nlong &&
+			    long_pkt(ref, seq) == (size_t)n &&
+			    !memcmp(ref, dgram, n)) {
+				(*nlong_got)++;
+				continue;
+			}
+		}
+		if (bad++ < 5)
+			framing_explain(_metadata, got, keysets, nkeys, n);
+	}
+	EXPECT_EQ(0, bad) TH_LOG("%d datagrams framed wrong, %d with plaintext",
+				 bad, plain);
+	return got;
 }
 
 /*
  * DEL waits, under the socket lock, for senders still encrypting with the
  * connection.  A sender that finds the socket corked by another thread
  * after its checks takes that lock in UDP: it must not still hold the
- * connection then, or the two wait for each other for good.
+ * connection then, or the two wait for each other for good.  Whatever the
+ * interleaving, the receiver sees every encrypted packet and every corked
+ * long-header datagram as a datagram of its own.
  */
 TEST_F_TIMEOUT(race, del_vs_corked_sendmsg, 120)
 {
+	struct side snd = {}, del = {}, cork = {};
+	int i, want, got, nlong, off = 0;
+	struct corker k = {};
 	struct churn c = {};
 	struct sender s[2] = {};
 	struct flow gen[2];
 	bool stop = false;
 	pthread_t t[4];
-	int i;
 
 	gen[0] = self->flow;
 	gen[1] = self->flow;
 	quic_keys_random(&gen[1].keys, variant->cipher, &rng);
-	c = (struct churn) { .fd = self->sfd, .gen = gen, .stop = &stop };
+	c = (struct churn) {
+		.fd = self->sfd, .gen = gen, .stop = &stop,
+		.me = &del, .other = &snd,
+	};
+	k = (struct corker) {
+		.fd = self->sfd, .dst = &self->dst, .dst_len = self->dst_len,
+		.stop = &stop, .me = &cork, .other = &snd,
+	};
 	for (i = 0; i < 2; i++) {
 		s[i] = (struct sender) {
 			.fd = self->sfd, .dst = &self->dst,
 			.dst_len = self->dst_len, .f = &self->flow,
 			.first_pn = i * 1000000, .stop = &stop,
 			.allowed = { ENOKEY, EOPNOTSUPP, EINVAL },
-			.shared = true,
+			.shared = true, .me = &snd, .other = &cork,
 		};
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, sender_fn, &s[i]));
 	}
-	ASSERT_EQ(0, pthread_create(&t[2], NULL, corker_fn, &c));
+	ASSERT_EQ(0, pthread_create(&t[2], NULL, corker_fn, &k));
 	ASSERT_EQ(0, pthread_create(&t[3], NULL, churn_fn, &c));
 	/* The deadlock took a few hundred rounds to show. */
-	while (c.rounds < 1000 && !c.err && !s[0].err && !s[1].err)
+	while (c.rounds < 1000 && !c.err && !k.err && !s[0].err && !s[1].err)
 		usleep(10000);
 	__atomic_store_n(&stop, true, __ATOMIC_RELAXED);
 	for (i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	ASSERT_EQ(0, c.err) TH_LOG("DEL/ADD: %s", strerror(c.err));
+	ASSERT_EQ(0, k.err) TH_LOG("corked send: %s", strerror(k.err));
 	ASSERT_EQ(0, s[0].err) TH_LOG("sender: %s", strerror(s[0].err));
 	ASSERT_EQ(0, s[1].err) TH_LOG("sender: %s", strerror(s[1].err));
-	TH_LOG("%d DEL/ADD rounds, %d and %d sends accepted", c.rounds,
-	       s[0].ok, s[1].ok);
+	TH_LOG("%d DEL/ADD rounds, %d and %d sends, %d long headers (%d refused)",
+	       c.rounds, s[0].ok, s[1].ok, k.sent, k.busy);
+	TH_LOG("overlaps: %d DEL, %d corking during a sendmsg; %d sendmsg corked",
+	       atomic_load(&del.overlaps), atomic_load(&cork.overlaps),
+	       atomic_load(&snd.overlaps));
+
+	/* Anything a sender left corked goes now, as UDP would send it. */
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &off,
+				sizeof(off)));
+	want = s[0].ok + s[1].ok + k.sent;
+	got = rx_framing(_metadata, self->rfd, gen, 2, want, k.sent, &nlong);
+	TH_LOG("%d of %d datagrams received, %d of them long headers", got,
+	       want, nlong);
+	ASSERT_EQ(want, got);
+	ASSERT_EQ(k.sent, nlong);
+	ASSERT_EQ(-1, quic_recv(self->rfd, dgram, sizeof(dgram), 0));
+	ASSERT_EQ(s[0].ok + s[1].ok, quic_stat(-1, "QuicTxPackets"));
+	ASSERT_GE(atomic_load(&del.overlaps), MIN_OVERLAPS);
+	ASSERT_GE(atomic_load(&cork.overlaps), MIN_OVERLAPS);
+	ASSERT_GE(atomic_load(&snd.overlaps), MIN_OVERLAPS);
 }
 
 #define STORM_CIDS	6
@@ -1949,6 +2181,7 @@ struct storm {
 	struct flow *next;	/* and the key their INSTALLs give */
 	uint64_t rng;
 	int adds, dels, installs, retires, refused, err;
+	struct side *me, *other;	/* overlaps of the option calls */
 };
 
 static void *storm_fn(void *arg)
@@ -1959,6 +2192,7 @@ static void *storm_fn(void *arg)
 	for (i = 0; i < STORM_OPS && !st->err; i++) {
 		c = quic_rand_range(&st->rng, 0, STORM_CIDS - 1);
 		op = quic_rand_range(&st->rng, 0, 3);
+		side_enter(st->me, st->other);
 		switch (op) {
 		case 0:
 			ret = quic_conn_add(st->fd, &st->f[c].keys, st->f[c].cid,
@@ -1992,6 +2226,7 @@ static void *storm_fn(void *arg)
 				st->err = errno;
 			break;
 		}
+		side_exit(st->me);
 		st->refused += !!ret;
 	}
 	return NULL;
@@ -2006,6 +2241,7 @@ TEST_F_TIMEOUT(race, add_del_storm, 120)
 	struct flow f[STORM_CIDS], next[STORM_CIDS], keysets[2 * STORM_CIDS];
 	struct storm st[STORM_THREADS];
 	struct sender s[STORM_CIDS];
+	struct side snd = {}, opt = {};
 	bool stop = false;
 	long long adds = 1, dels = 0, installs = 0, retires = 0, refused = 0;
 	pthread_t t[STORM_THREADS], ts[STORM_CIDS];
@@ -2023,7 +2259,7 @@ TEST_F_TIMEOUT(race, add_del_storm, 120)
 	for (i = 0; i < STORM_THREADS; i++) {
 		st[i] = (struct storm) {
 			.fd = self->sfd, .f = f, .next = next,
-			.rng = seed + i,
+			.rng = seed + i, .me = &opt, .other = &snd,
 		};
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, storm_fn, &st[i]));
 	}
@@ -2033,7 +2269,7 @@ TEST_F_TIMEOUT(race, add_del_storm, 120)
 			.dst_len = self->dst_len, .f = &f[i],
 			.first_pn = i * 1000, .count = 40, .stop = &stop,
 			.allowed = { ENOKEY, ENOKEY, ENOKEY },
-			.shared = true,
+			.shared = true, .me = &snd, .other = &opt,
 		};
 		ASSERT_EQ(0, pthread_create(&ts[i], NULL, sender_fn, &s[i]));
 	}
@@ -2055,6 +2291,12 @@ TEST_F_TIMEOUT(race, add_del_storm, 120)
 	}
 	TH_LOG("%lld ADD, %lld DEL, %lld INSTALL, %lld RETIRE, %lld refused, %d sent",
 	       adds - 1, dels, installs, retires, refused, sent);
+	TH_LOG("overlaps: %d option, %d sendmsg; %d option during an option",
+	       atomic_load(&opt.overlaps), atomic_load(&snd.overlaps),
+	       atomic_load(&opt.peers));
+	ASSERT_GE(atomic_load(&opt.overlaps), MIN_OVERLAPS);
+	ASSERT_GE(atomic_load(&snd.overlaps), MIN_OVERLAPS);
+	ASSERT_GE(atomic_load(&opt.peers), MIN_OVERLAPS);
 
 	ASSERT_EQ(adds, quic_stat(-1, "QuicTxSw"));
 	ASSERT_EQ(installs, quic_stat(-1, "QuicTxKeyUpdate"));
@@ -2334,15 +2576,38 @@ static int recverr_on(int fd, int family)
 	       setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one));
 }
 
+/* What is left of this thread's armed failure: 0 once it was injected. */
+static unsigned int fault_left(int fd)
+{
+	char buf[16] = {};
+
+	/* Unlike quic_fail_nth_left(), a failed read is no injection. */
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return UINT_MAX;
+	return strtoul(buf, NULL, 10);
+}
+
+/*
+ * fail-nth also reads 0 when nothing was armed: only a failure seen armed
+ * before the call and gone after it was injected.
+ */
+static bool fault_arm(int fd, unsigned int nth)
+{
+	quic_fail_nth_set(fd, nth);
+	return fault_left(fd) == nth;
+}
+
 /*
  * A batch larger than the task's page fragment, so that every call
  * refills it: each page and slab allocation of the call fails in turn.
+ * A call fails only where a failure was injected, and some must.
  */
 TEST_F_TIMEOUT(race, alloc_failures_page_frag, 300)
 {
 	const int gso = 1400, n = 44;
 	long long errs = 0, packets = 0;
-	unsigned int nth, left;
+	unsigned int nth, left, injected = 0;
+	bool armed;
 	struct quic_send_args a = {
 		.addr = (struct sockaddr *)&self->dst,
 		.addrlen = self->dst_len, .cid_len = CID_LEN,
@@ -2363,14 +2628,19 @@ TEST_F_TIMEOUT(race, alloc_failures_page_frag, 300)
 		iov.iov_len = batch_fill(pkt, &self->flow, nth * 100,
 					 gso - QUIC_TAG_LEN, n, 0);
 		a.next_pkt_num = nth * 100;
-		quic_fail_nth_set(fd, nth);
+		armed = fault_arm(fd, nth);
 		ret = quic_sendmsg(self->sfd, &iov, 1, &a);
 		err = errno;
-		left = quic_fail_nth_left(fd);
+		left = fault_left(fd);
 		quic_fail_nth_set(fd, 0);
+		ASSERT_TRUE(armed) TH_LOG("allocation %u: not armed", nth);
+		injected += !left;
 		if (ret < 0) {
 			ASSERT_TRUE(err == ENOMEM || err == ENOBUFS)
 				TH_LOG("allocation %u: %s", nth, strerror(err));
+			ASSERT_EQ(0, left)
+				TH_LOG("allocation %u: failed, none injected",
+				       nth);
 			errs++;
 			ASSERT_EQ(-1, quic_recv(self->rfd, dgram, sizeof(dgram),
 						0));
@@ -2393,8 +2663,10 @@ TEST_F_TIMEOUT(race, alloc_failures_page_frag, 300)
 	}
 	close(fd);
 	quic_knobs_restore();
-	TH_LOG("%u allocation points, %lld calls failed", nth - 1, errs);
+	TH_LOG("%u allocation points, %u injected, %lld calls failed",
+	       nth - 1, injected, errs);
 	ASSERT_LT(nth, 1000);
+	ASSERT_GT(injected, 0);
 	ASSERT_GT(errs, 0);
 	/* Each failure counted once; nothing else moved. */
 	ASSERT_EQ(errs, quic_stat(-1, "QuicTxSwError"));
@@ -2434,16 +2706,18 @@ static void kp_send(struct __test_metadata *_metadata,
 
 /*
  * Each allocation of a key install (phase 1) and of a retire (phase 0)
- * fails in turn: ENOMEM and the keys as they were, or the new keys.
+ * fails in turn: ENOMEM and the keys as they were, or the new keys.  A
+ * call fails only where a failure was injected; each operation gets some.
  */
 TEST_F_TIMEOUT(race, alloc_failures_key_phase, 300)
 {
 	const struct quic_keys *add = &self->flow.keys;
 	unsigned int nth, left, fails = 0, installs = 0, retires = 0;
-	unsigned int nokey = 0;
+	unsigned int nokey = 0, injected;
 	struct quic_keys next;
 	int fd, ret, err, op;
 	uint64_t pn = 1;
+	bool armed;
 
 	fd = quic_fault_setup();
 	if (fd < 0)
@@ -2454,17 +2728,24 @@ TEST_F_TIMEOUT(race, alloc_failures_key_phase, 300)
 	for (op = QUIC_KEY_PHASE_INSTALL; op <= QUIC_KEY_PHASE_RETIRE; op++) {
 		bool install = op == QUIC_KEY_PHASE_INSTALL;
 
+		injected = 0;
 		for (nth = 1; nth < 500; nth++, pn += 2) {
-			quic_fail_nth_set(fd, nth);
+			armed = fault_arm(fd, nth);
 			ret = quic_key_phase(self->sfd, self->flow.cid, CID_LEN,
 					     op, install, &next);
 			err = errno;
-			left = quic_fail_nth_left(fd);
+			left = fault_left(fd);
 			quic_fail_nth_set(fd, 0);
+			ASSERT_TRUE(armed) TH_LOG("op %d, allocation %u: not armed",
+						  op, nth);
+			injected += !left;
 			if (ret) {
 				ASSERT_EQ(ENOMEM, err)
 					TH_LOG("op %d, allocation %u: %s", op,
 					       nth, strerror(err));
+				ASSERT_EQ(0, left)
+					TH_LOG("op %d, allocation %u: failed, none injected",
+					       op, nth);
 				fails++;
 				/* Unchanged: phase 0 has the ADD key. */
 				kp_send(_metadata, self, add, false, pn);
@@ -2489,7 +2770,9 @@ TEST_F_TIMEOUT(race, alloc_failures_key_phase, 300)
 			installs += !install;
 		}
 		ASSERT_LT(nth, 500);
-		TH_LOG("op %d: %u allocation points", op, nth - 1);
+		TH_LOG("op %d: %u allocation points, %u injected", op, nth - 1,
+		       injected);
+		ASSERT_GT(injected, 0) TH_LOG("op %d: no failure injected", op);
 	}
 	close(fd);
 	quic_knobs_restore();
@@ -2527,7 +2810,9 @@ static bool random_errno_ok(int op, bool present, int err)
 /*
  * failslab and fail_page_alloc at random (task filter, make-it-fail on
  * this thread only around each call) over ADD, DEL, key phases and GSO
- * sends: only documented errnos, counters consistent afterwards.
+ * sends: only documented errnos, counters consistent afterwards.  ADD and
+ * sendmsg() must each have failed for want of memory, which nothing but
+ * an injected failure explains here.
  */
 TEST_F_TIMEOUT(race, alloc_failures_random, 300)
 {
@@ -2539,6 +2824,7 @@ TEST_F_TIMEOUT(race, alloc_failures_random, 300)
 	int gso = 600;
 	struct iovec iov = { .iov_base = pkt };
 	long long fails = 0, packets = 0, conns = 1, udp_errs;
+	int injected[4] = {};
 	bool present[8] = {};
 	char path[128];
 	struct flow f[8];
@@ -2609,12 +2895,16 @@ TEST_F_TIMEOUT(race, alloc_failures_random, 300)
 			 * lookup leaves an MTU too small for the segments.
 			 */
 			if (op == 3 &&
-			    quic_stat(-1, "QuicTxErrSend") == udp_errs + 1)
+			    quic_stat(-1, "QuicTxErrSend") == udp_errs + 1) {
+				injected[op]++;
 				continue;
+			}
 			ASSERT_TRUE(random_errno_ok(op, present[c], err))
 				TH_LOG("op %d (connection %s): %s", op,
 				       present[c] ? "present" : "absent",
 				       strerror(err));
+			injected[op] += err == ENOMEM || err == ENOBUFS ||
+					err == ENETUNREACH;
 			continue;
 		}
 		if (op == 0) {
@@ -2629,7 +2919,10 @@ TEST_F_TIMEOUT(race, alloc_failures_random, 300)
 	}
 	close(mif);
 	quic_knobs_restore();
-	TH_LOG("%lld of 400 calls failed", fails);
+	TH_LOG("%lld of 400 calls failed; out of memory: %d ADD, %d DEL, %d INSTALL, %d sendmsg",
+	       fails, injected[0], injected[1], injected[2], injected[3]);
+	ASSERT_GT(injected[0], 0) TH_LOG("no failure injected into ADD");
+	ASSERT_GT(injected[3], 0) TH_LOG("no failure injected into sendmsg()");
 	ASSERT_EQ(fails, quic_stat(-1, "QuicTxSwError"));
 	ASSERT_EQ(packets, quic_stat(-1, "QuicTxPackets"));
 	ASSERT_EQ(conns, quic_stat(-1, "QuicCurrTxSw"));

@@ -18,6 +18,8 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <linux/quic.h>
 #include <linux/tls.h>
@@ -687,6 +689,57 @@ static int quic_file_rw(const char *path, char *buf, size_t len, bool wr)
 	if (!wr)
 		buf[n] = '\0';
 	return 0;
+}
+
+int quic_file_write(const char *dir, const char *name, const char *val)
+{
+	char path[512], buf[64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(buf, sizeof(buf), "%s", val);
+	return quic_file_rw(path, buf, 0, true);
+}
+
+long long quic_file_value(const char *dir, const char *name, const char *key)
+{
+	char path[512], line[256], k[64], *end;
+	long long val, ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (ret < 0 && fgets(line, sizeof(line), f)) {
+		if (!key) {
+			val = strtoll(line, &end, 10);
+			if (end != line)
+				ret = val;
+		} else if (sscanf(line, "%63s %lld", k, &val) == 2 &&
+			   !strcmp(k, key)) {
+			ret = val;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+int quic_memcg_make(char *dir, size_t size, const char *name,
+		    const char *max)
+{
+	const char *root = "/sys/fs/cgroup";
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", root);
+	if (stat(path, &st) && mount("cgroup2", root, "cgroup2", 0, NULL))
+		return -1;
+	if (quic_file_write(root, "cgroup.subtree_control", "+memory"))
+		return -1;
+	snprintf(dir, size, "%s/%s.%d", root, name, getpid());
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -1;
+	return quic_file_write(dir, "memory.max", max);
 }
 
 int quic_knob_set(const char *path, const char *val)

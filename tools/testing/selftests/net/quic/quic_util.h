@@ -174,6 +174,21 @@ int quic_key_phase(int fd, const uint8_t *cid, size_t cid_len, uint8_t op,
 /* True if @len bytes at @buf contain the @plen bytes at @pat. */
 bool quic_contains(const void *buf, size_t len, const void *pat, size_t plen);
 
+/* Write @val to @dir/@name: 0, or -1 with errno set. */
+int quic_file_write(const char *dir, const char *name, const char *val);
+/*
+ * The number after @key on a line of @dir/@name, or the file's first
+ * number if @key is NULL; -1 if there is none.
+ */
+long long quic_file_value(const char *dir, const char *name, const char *key);
+/*
+ * A cgroup v2 directory of this process in @dir, "/sys/fs/cgroup/@name.<pid>",
+ * with the memory controller and memory.max set to @max ("max": no limit).
+ * Mounts cgroup2 there if nothing is. Returns 0, or -1 with errno set.
+ */
+int quic_memcg_make(char *dir, size_t size, const char *name,
+		    const char *max);
+
 /*
  * Fault injection knobs (debugfs, /proc). quic_knob_set() remembers the
  * first value it overwrites in each file so that quic_knobs_restore() can
