@@ -3016,27 +3016,6 @@ TEST(module_reload)
 	close(rfd);
 }
 
-/* What is left of this thread's armed failure: 0 once it was injected. */
-static unsigned int fault_left(int fd)
-{
-	char buf[16] = {};
-
-	/* Unlike quic_fail_nth_left(), a failed read is no injection. */
-	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
-		return UINT_MAX;
-	return strtoul(buf, NULL, 10);
-}
-
-/*
- * fail-nth also reads 0 when nothing was armed: only a failure seen armed
- * before the call and gone after it was injected.
- */
-static bool fault_arm(int fd, unsigned int nth)
-{
-	quic_fail_nth_set(fd, nth);
-	return fault_left(fd) == nth;
-}
-
 /*
  * Fail each allocation of ADD and of an encrypting sendmsg() in turn: the
  * call fails cleanly (ENOMEM, or ENOBUFS from the socket layer) and sends
@@ -3063,10 +3042,10 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 	injected = 0;
 	failed = 0;
 	for (nth = 1; nth < 3000; nth++) {
-		armed = fault_arm(fd, nth);
+		armed = quic_fail_nth_arm(fd, nth);
 		ret = quic_conn_add(self->sfd, &f.keys, f.cid, f.cid_len);
 		err = errno;
-		left = fault_left(fd);
+		left = quic_fail_nth_left(fd);
 		quic_fail_nth_set(fd, 0);
 
 		describe("ADD with allocation %u failing", nth);
@@ -3101,10 +3080,10 @@ TEST_F_TIMEOUT(quic, allocation_failures, 300)
 	for (nth = 1; nth < 3000; nth++) {
 		batch_fill(&bat, &self->flow, 50, 2, 1000 - QUIC_TAG_LEN, 4,
 			   300);
-		armed = fault_arm(fd, nth);
+		armed = quic_fail_nth_arm(fd, nth);
 		ret = tx_send(self, &bat, &a, NULL, 0);
 		err = errno;
-		left = fault_left(fd);
+		left = quic_fail_nth_left(fd);
 		quic_fail_nth_set(fd, 0);
 
 		describe("GSO send with allocation %u failing", nth);

@@ -2576,27 +2576,6 @@ static int recverr_on(int fd, int family)
 	       setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one));
 }
 
-/* What is left of this thread's armed failure: 0 once it was injected. */
-static unsigned int fault_left(int fd)
-{
-	char buf[16] = {};
-
-	/* Unlike quic_fail_nth_left(), a failed read is no injection. */
-	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
-		return UINT_MAX;
-	return strtoul(buf, NULL, 10);
-}
-
-/*
- * fail-nth also reads 0 when nothing was armed: only a failure seen armed
- * before the call and gone after it was injected.
- */
-static bool fault_arm(int fd, unsigned int nth)
-{
-	quic_fail_nth_set(fd, nth);
-	return fault_left(fd) == nth;
-}
-
 /*
  * A batch larger than the task's page fragment, so that every call
  * refills it: each page and slab allocation of the call fails in turn.
@@ -2628,10 +2607,10 @@ TEST_F_TIMEOUT(race, alloc_failures_page_frag, 300)
 		iov.iov_len = batch_fill(pkt, &self->flow, nth * 100,
 					 gso - QUIC_TAG_LEN, n, 0);
 		a.next_pkt_num = nth * 100;
-		armed = fault_arm(fd, nth);
+		armed = quic_fail_nth_arm(fd, nth);
 		ret = quic_sendmsg(self->sfd, &iov, 1, &a);
 		err = errno;
-		left = fault_left(fd);
+		left = quic_fail_nth_left(fd);
 		quic_fail_nth_set(fd, 0);
 		ASSERT_TRUE(armed) TH_LOG("allocation %u: not armed", nth);
 		injected += !left;
@@ -2730,11 +2709,11 @@ TEST_F_TIMEOUT(race, alloc_failures_key_phase, 300)
 
 		injected = 0;
 		for (nth = 1; nth < 500; nth++, pn += 2) {
-			armed = fault_arm(fd, nth);
+			armed = quic_fail_nth_arm(fd, nth);
 			ret = quic_key_phase(self->sfd, self->flow.cid, CID_LEN,
 					     op, install, &next);
 			err = errno;
-			left = fault_left(fd);
+			left = quic_fail_nth_left(fd);
 			quic_fail_nth_set(fd, 0);
 			ASSERT_TRUE(armed) TH_LOG("op %d, allocation %u: not armed",
 						  op, nth);

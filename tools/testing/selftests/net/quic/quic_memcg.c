@@ -11,7 +11,6 @@
  */
 
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,62 +52,6 @@ struct memcg_shared {
 	int add_errno;		/* errno of the failed ADD */
 	int readd_errno;	/* ADD after a DEL, 0 if it worked */
 };
-
-/*
- * Slab in use, without kmemleak's records of every allocation: those are
- * the debug kernel's, not anyone's to charge.  KASAN holds freed objects
- * in a quarantine until a cache is shrunk or the quarantine is full, so
- * every cache is shrunk first: a drain in the middle of the test would
- * hide growth.
- */
-static long long slab_bytes(void)
-{
-	char path[512];
-	struct dirent *d;
-	DIR *dir;
-	long long slab;
-	unsigned long slabs, pages;
-	char line[512], *data;
-	FILE *f;
-
-	dir = opendir("/sys/kernel/slab");
-	while (dir && (d = readdir(dir))) {
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/kernel/slab/%s", d->d_name);
-		quic_file_write(path, "shrink", "1");
-	}
-	if (dir)
-		closedir(dir);
-
-	slab = quic_file_value("/proc", "meminfo", "Slab:");
-	if (slab < 0)
-		return -1;
-	slab *= 1024;
-	f = fopen("/proc/slabinfo", "r");
-	if (!f)
-		return slab;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "kmemleak_object ", 16))
-			continue;
-		/* name active num size per-slab pages ... slabdata active num */
-		data = strstr(line, "slabdata");
-		if (sscanf(line, "%*s %*u %*u %*u %*u %lu", &pages) == 1 && data &&
-		    sscanf(data, "slabdata %*u %lu", &slabs) == 1)
-			slab -= (long long)slabs * pages * getpagesize();
-	}
-	fclose(f);
-	return slab;
-}
-
-static void conn_cid(int i, uint8_t *cid)
-{
-	memset(cid, 0xc9, CID_LEN);
-	cid[4] = i >> 24;
-	cid[5] = i >> 16;
-	cid[6] = i >> 8;
-	cid[7] = i;
-}
 
 static int step_get(struct memcg_shared *sh)
 {
@@ -152,7 +95,7 @@ static void child_fill(const char *dir, uint16_t cipher,
 	if (fd < 0 || quic_ulp_attach(fd))
 		_exit(11);
 	for (sh->added = 0; sh->added < MAX_CONNS; sh->added++) {
-		conn_cid(sh->added, cid);
+		quic_cid_numbered(cid, CID_LEN, 0xc9, sh->added);
 		if (quic_conn_add(fd, &k, cid, CID_LEN)) {
 			sh->add_errno = errno;
 			break;
@@ -161,10 +104,10 @@ static void child_fill(const char *dir, uint16_t cipher,
 	step_set(sh, 1);
 	/* The parent measures the slab, then lets go. */
 	wait_step(sh, 2);
-	conn_cid(0, cid);
+	quic_cid_numbered(cid, CID_LEN, 0xc9, 0);
 	if (quic_conn_del(fd, cid, CID_LEN))
 		_exit(12);
-	conn_cid(MAX_CONNS, cid);
+	quic_cid_numbered(cid, CID_LEN, 0xc9, MAX_CONNS);
 	for (i = 0; i < READD_TRIES; i++) {
 		sh->readd_errno = quic_conn_add(fd, &k, cid, CID_LEN) ? errno : 0;
 		if (sh->readd_errno != ENOMEM)
@@ -233,7 +176,7 @@ TEST_F_TIMEOUT(memcg, adds_bounded, 600)
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(sh, MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
-	slab0 = slab_bytes();
+	slab0 = quic_slab_bytes();
 	ASSERT_GT(slab0, 0);
 
 	pid = fork();
@@ -244,7 +187,7 @@ TEST_F_TIMEOUT(memcg, adds_bounded, 600)
 	while (step_get(sh) != 1 && waitpid(pid, &status, WNOHANG) == 0)
 		usleep(10 * 1000);
 	ASSERT_EQ(step_get(sh), 1) TH_LOG("child ended with status %#x", status);
-	grown = slab_bytes() - slab0;
+	grown = quic_slab_bytes() - slab0;
 	sock = quic_file_value(self->dir, "memory.stat", "sock");
 	step_set(sh, 2);
 

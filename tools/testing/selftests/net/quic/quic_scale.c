@@ -62,15 +62,6 @@ static long long mem_used_kb(void)
 	return total < 0 || avail < 0 ? -1 : total - avail;
 }
 
-static void conn_cid(uint32_t i, uint8_t *cid)
-{
-	memset(cid, 0xc1, CID_LEN);
-	cid[4] = i >> 24;
-	cid[5] = i >> 16;
-	cid[6] = i >> 8;
-	cid[7] = i;
-}
-
 static void conn_keys(uint32_t i, struct quic_keys *k)
 {
 	uint64_t rng = 0x7363616c65ULL ^ i;
@@ -101,7 +92,7 @@ static ssize_t send_one_batch(struct scale *s, uint32_t i,
 	uint8_t cid[CID_LEN];
 	int p;
 
-	conn_cid(i, cid);
+	quic_cid_numbered(cid, CID_LEN, 0xc1, i);
 	for (p = 0; p < n; p++)
 		quic_short_hdr(s->buf + p * PKT_LEN, cid, CID_LEN, s->pn + p, 4,
 			       false);
@@ -228,7 +219,7 @@ TEST_F_TIMEOUT(scale, connections_100k, 1800)
 	one.sfd = open_tx();
 	ASSERT_GE(one.sfd, 0);
 	one.sink_dst = s.sink_dst;
-	conn_cid(0, cid);
+	quic_cid_numbered(cid, CID_LEN, 0xc1, 0);
 	conn_keys(0, &k);
 	ASSERT_EQ(0, quic_conn_add(s.sfd, &k, cid, CID_LEN));
 	ASSERT_EQ(0, quic_conn_add(one.sfd, &k, cid, CID_LEN));
@@ -236,7 +227,7 @@ TEST_F_TIMEOUT(scale, connections_100k, 1800)
 	mem0 = mem_used_kb();
 	t_add = now();
 	for (i = 1; i < conns; i++) {
-		conn_cid(i, cid);
+		quic_cid_numbered(cid, CID_LEN, 0xc1, i);
 		conn_keys(i, &k);
 		ASSERT_EQ(0, quic_conn_add(s.sfd, &k, cid, CID_LEN))
 			TH_LOG("ADD %u: %s", i, strerror(errno));
@@ -264,7 +255,7 @@ TEST_F_TIMEOUT(scale, connections_100k, 1800)
 
 	t_del = now();
 	for (i = 0; i < conns; i++) {
-		conn_cid(i, cid);
+		quic_cid_numbered(cid, CID_LEN, 0xc1, i);
 		ASSERT_EQ(0, quic_conn_del(s.sfd, cid, CID_LEN))
 			TH_LOG("DEL %u: %s", i, strerror(errno));
 	}

@@ -6,8 +6,10 @@
  */
 
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -724,6 +726,45 @@ long long quic_file_value(const char *dir, const char *name, const char *key)
 	return ret;
 }
 
+long long quic_slab_bytes(void)
+{
+	char shrink[300], line[512], *data;
+	unsigned long slabs, pages;
+	struct dirent *d;
+	long long slab;
+	DIR *dir;
+	FILE *f;
+
+	dir = opendir("/sys/kernel/slab");
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(shrink, sizeof(shrink), "%s/shrink", d->d_name);
+		quic_file_write("/sys/kernel/slab", shrink, "1");
+	}
+	if (dir)
+		closedir(dir);
+
+	slab = quic_file_value("/proc", "meminfo", "Slab:");
+	if (slab < 0)
+		return -1;
+	slab *= 1024;
+	f = fopen("/proc/slabinfo", "r");
+	if (!f)
+		return slab;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "kmemleak_object ", 16))
+			continue;
+		/* name active num size per-slab pages ... slabdata active num */
+		data = strstr(line, "slabdata");
+		if (sscanf(line, "%*s %*u %*u %*u %*u %lu", &pages) == 1 && data &&
+		    sscanf(data, "slabdata %*u %lu", &slabs) == 1)
+			slab -= (long long)slabs * pages * getpagesize();
+	}
+	fclose(f);
+	return slab;
+}
+
 int quic_memcg_make(char *dir, size_t size, const char *name,
 		    const char *max)
 {
@@ -839,7 +880,23 @@ unsigned int quic_fail_nth_left(int fd)
 {
 	char buf[16] = {};
 
-	if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
-		return 0;
+	/* A failed read is no injection. */
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return UINT_MAX;
 	return strtoul(buf, NULL, 10);
+}
+
+bool quic_fail_nth_arm(int fd, unsigned int nth)
+{
+	quic_fail_nth_set(fd, nth);
+	return quic_fail_nth_left(fd) == nth;
+}
+
+void quic_cid_numbered(uint8_t *cid, size_t len, uint8_t fill, uint32_t i)
+{
+	memset(cid, fill, len);
+	cid[len - 4] = i >> 24;
+	cid[len - 3] = i >> 16;
+	cid[len - 2] = i >> 8;
+	cid[len - 1] = i;
 }

@@ -182,6 +182,14 @@ int quic_file_write(const char *dir, const char *name, const char *val);
  */
 long long quic_file_value(const char *dir, const char *name, const char *key);
 /*
+ * Bytes of slab in use (/proc/meminfo), without kmemleak's records of
+ * every allocation: those are the debug kernel's, not anyone's to charge.
+ * KASAN holds freed objects in a quarantine until a cache is shrunk or the
+ * quarantine is full, so every cache is shrunk first: a drain in the
+ * middle of a measure would hide growth.  -1 on error.
+ */
+long long quic_slab_bytes(void);
+/*
  * A cgroup v2 directory of this process in @dir, "/sys/fs/cgroup/@name.<pid>",
  * with the memory controller and memory.max set to @max ("max": no limit).
  * Mounts cgroup2 there if nothing is. Returns 0, or -1 with errno set.
@@ -207,7 +215,19 @@ void quic_knobs_restore(void);
 int quic_fault_setup(void);
 /* Fail the @nth allocation of the calling thread from now (0: none). */
 void quic_fail_nth_set(int fd, unsigned int nth);
-/* 0 once the failure was injected, else how many allocations were left. */
+/*
+ * 0 once the failure was injected, else how many allocations were left;
+ * UINT_MAX if fail-nth cannot be read.
+ */
 unsigned int quic_fail_nth_left(int fd);
+/*
+ * Arm the failure and read it back: fail-nth also reads 0 when nothing is
+ * armed, so only a failure seen armed before a call and gone after it was
+ * injected.  Returns whether it is armed.
+ */
+bool quic_fail_nth_arm(int fd, unsigned int nth);
+
+/* A @len-byte connection ID of @fill bytes ending in @i, big-endian (@len >= 4) */
+void quic_cid_numbered(uint8_t *cid, size_t len, uint8_t fill, uint32_t i);
 
 #endif
