@@ -46,19 +46,9 @@ static double now(void)
 /* Memory in use: MemTotal - MemFree, in kB. */
 static long long mem_used_kb(void)
 {
-	long long total = -1, avail = -1, val;
-	char name[64];
-	FILE *f = fopen("/proc/meminfo", "r");
+	long long total = quic_file_value("/proc", "meminfo", "MemTotal:");
+	long long avail = quic_file_value("/proc", "meminfo", "MemFree:");
 
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld kB\n", name, &val) == 2) {
-		if (!strcmp(name, "MemTotal:"))
-			total = val;
-		else if (!strcmp(name, "MemFree:"))
-			avail = val;
-	}
-	fclose(f);
 	return total < 0 || avail < 0 ? -1 : total - avail;
 }
 
