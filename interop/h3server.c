@@ -604,8 +604,12 @@ static const ngtcp2_callbacks callbacks = {
 static void send_datagram(struct conn *c, const uint8_t *p, size_t len,
 			  const ngtcp2_addr *to)
 {
-	/* a short header the offload did not take must say so */
-	bool bypass = c->ls->ulp && !(p[0] & 0x80);
+	/*
+	 * ngtcp2 protected this datagram itself. Without the cmsg the kernel
+	 * refuses a short header anywhere in it, also one coalesced behind
+	 * long-header packets: say that it goes out as it is.
+	 */
+	bool bypass = c->ls->ulp;
 
 	if (offload_send(c->ls->fd, to->addr, to->addrlen, p, len, 0, false,
 			 bypass, 0, 0) < 0 && errno != EAGAIN) {

@@ -2,7 +2,7 @@
 /*
  * KUnit tests of the QUIC offload: packet number recovery, nonces, header
  * protection masks and whole protected packets against published vectors,
- * and the connection table.
+ * the connection table, and the plaintext guard.
  *
  * Vectors are hex strings so they read the same as in their sources:
  * RFC 9000 appendix A.3, RFC 9001 appendix A, and the header protection
@@ -25,6 +25,7 @@
 
 #include "quic_conn.h"
 #include "quic_crypto.h"
+#include "quic_guard.h"
 
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 
@@ -1193,7 +1194,107 @@ static struct kunit_suite quic_conn_test_suite = {
 	.test_cases = quic_conn_test_cases,
 };
 
-kunit_test_suites(&quic_crypto_test_suite, &quic_conn_test_suite);
+/*
+ * The plaintext guard.  "e0 00000001 08 0001020304050607 00 4005 ..." is
+ * a version 1 Handshake with an 8-byte DCID, no SCID and a Length of 5.
+ */
+struct quic_guard_vec {
+	const char *name;
+	const char *hex;
+	u16 seg_size;
+	int err;
+};
+
+static const struct quic_guard_vec quic_guard_vecs[] = {
+	{ "short header", "40000102030405060700", 0, -EINVAL },
+	{ "greased short header", "00000102030405060700", 0, -EINVAL },
+	{ "handshake", "e0000000010800010203040506070040050102030405", 0, 0 },
+	{ "handshake, then short", "e0000000010800010203040506070002010243", 0, -EINVAL },
+	{ "handshake, then handshake", "e000000001000001ffe000000001000000", 0, 0 },
+	{ "initial with token, then short", "c00000000100004003aabbcc0201027f", 0, -EINVAL },
+	{ "0-RTT, 8-byte length, then short", "d0000000010000c000000000000001ff40", 0, -EINVAL },
+	{ "length past the end", "e00000000100004fff0102", 0, 0 },
+	{ "retry, whatever follows", "f0000000010000404040", 0, 0 },
+	{ "version negotiation", "80000000000000404040", 0, 0 },
+	{ "unknown version", "c0ff00001d000000404040", 0, 0 },
+	{ "dcid of 21 bytes", "e000000001150000404040", 0, 0 },
+	{ "v2 initial has type 1", "d06b3343cf00000001ff40", 0, -EINVAL },
+	{ "v2 retry has type 0", "c06b3343cf0000404040", 0, 0 },
+	{ "gso: long segments", "e000000001c000000001e0", 5, 0 },
+	{ "gso: a short segment after a cut header", "e000000001000040", 7, -EINVAL },
+	{ "gso: a length past its segment", "e00000000100004fff40", 9, -EINVAL },
+	{ "gso: a packet ends at a boundary", "e000000001000001ffe000000001", 9, 0 },
+	{ "gso: coalesced short in segment 2",
+	  "e000000001000002aabbe00000000100000041", 10, -EINVAL },
+};
+
+static void quic_guard_vec_desc(const struct quic_guard_vec *v, char *desc)
+{
+	strscpy(desc, v->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(quic_guard, quic_guard_vecs, quic_guard_vec_desc);
+
+/* The verdict must not depend on how the bytes are split over calls. */
+static void quic_guard_test(struct kunit *test)
+{
+	const struct quic_guard_vec *v = test->param_value;
+	struct quic_guard g;
+	size_t len, i, cut;
+	int err;
+	u8 *buf;
+
+	buf = quic_test_unhex(test, v->hex, &len);
+
+	quic_guard_start(&g, v->seg_size);
+	KUNIT_EXPECT_EQ_MSG(test, quic_guard_scan(&g, buf, len), v->err,
+			    "whole");
+
+	quic_guard_start(&g, v->seg_size);
+	for (i = 0, err = 0; i < len && !err; i++)
+		err = quic_guard_scan(&g, buf + i, 1);
+	KUNIT_EXPECT_EQ_MSG(test, err, v->err, "byte by byte");
+
+	for (cut = 1; cut < len; cut++) {
+		quic_guard_start(&g, v->seg_size);
+		err = quic_guard_scan(&g, buf, cut);
+		if (!err)
+			err = quic_guard_scan(&g, buf + cut, len - cut);
+		KUNIT_EXPECT_EQ_MSG(test, err, v->err, "cut at %zu", cut);
+	}
+}
+
+/* A refused byte is a packet start; nothing before it is refused. */
+static void quic_guard_restart_test(struct kunit *test)
+{
+	static const u8 hs[] = { 0xe0, 0, 0, 0, 1, 0, 0, 0x02, 0x11, 0x22 };
+	static const u8 short_hdr = 0x41, long_hdr = 0xc1;
+	struct quic_guard g;
+
+	quic_guard_start(&g, 0);
+	KUNIT_EXPECT_EQ(test, quic_guard_scan(&g, hs, sizeof(hs)), 0);
+	/* A caller keeps its saved state when a scan is refused. */
+	KUNIT_EXPECT_EQ(test, quic_guard_scan(&g, &short_hdr, 1), -EINVAL);
+	quic_guard_start(&g, 0);
+	KUNIT_EXPECT_EQ(test, quic_guard_scan(&g, hs, sizeof(hs)), 0);
+	KUNIT_EXPECT_EQ(test, quic_guard_scan(&g, &long_hdr, 1), 0);
+	/* An empty scan changes nothing. */
+	KUNIT_EXPECT_EQ(test, quic_guard_scan(&g, NULL, 0), 0);
+}
+
+static struct kunit_case quic_guard_test_cases[] = {
+	KUNIT_CASE_PARAM(quic_guard_test, quic_guard_gen_params),
+	KUNIT_CASE(quic_guard_restart_test),
+	{}
+};
+
+static struct kunit_suite quic_guard_test_suite = {
+	.name = "quic_guard",
+	.test_cases = quic_guard_test_cases,
+};
+
+kunit_test_suites(&quic_crypto_test_suite, &quic_conn_test_suite,
+		  &quic_guard_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the QUIC crypto offload");
 MODULE_LICENSE("GPL");

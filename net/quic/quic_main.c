@@ -172,11 +172,14 @@ static bool quic_is_sockopt(int level, int optname)
  * UDP sets the cork without the socket lock.  Here it takes the lock, as
  * MSG_MORE does, so that an encrypting call that found the socket
  * uncorked under the lock sends its datagrams alone.  Uncorking stays
- * UDP's: it takes the lock itself to push what was corked.
+ * UDP's: it takes the lock itself to push what was corked.  Both hold the
+ * cork lock, as the plaintext guard's view of the corked datagram must
+ * not change under a plain send.
  */
 static int quic_set_cork(struct sock *sk, sockptr_t optval,
 			 unsigned int optlen)
 {
+	struct quic_sock *qsk = quic_sk_sender(sk);
 	int val, err;
 
 	if (optlen < sizeof(int))
@@ -184,14 +187,27 @@ static int quic_set_cork(struct sock *sk, sockptr_t optval,
 	if (copy_from_sockptr(&val, optval, sizeof(val)))
 		return -EFAULT;
 	optval = KERNEL_SOCKPTR(&val);
-	if (!val)
-		return quic_base_proto(sk)->setsockopt(sk, SOL_UDP, UDP_CORK,
-						       optval, sizeof(val));
-	lock_sock(sk);
+
+	mutex_lock(&qsk->cork_lock);
+	if (val)
+		lock_sock(sk);
 	err = quic_base_proto(sk)->setsockopt(sk, SOL_UDP, UDP_CORK, optval,
 					      sizeof(val));
-	release_sock(sk);
+	if (val)
+		release_sock(sk);
+	mutex_unlock(&qsk->cork_lock);
 	return err;
+}
+
+/* splice() ends its data by pushing what it corked: see quic_set_cork(). */
+static void quic_splice_eof(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+	struct quic_sock *qsk = quic_sk_sender(sk);
+
+	mutex_lock(&qsk->cork_lock);
+	quic_base_proto(sk)->splice_eof(sock);
+	mutex_unlock(&qsk->cork_lock);
 }
 
 static int quic_setsockopt(struct sock *sk, int level, int optname,
@@ -240,6 +256,8 @@ static struct proto *quic_proto_get(struct sock *sk)
 		qp->prot.sendmsg = quic_sendmsg;
 		qp->prot.setsockopt = quic_setsockopt;
 		qp->prot.getsockopt = quic_getsockopt;
+		if (base->splice_eof)
+			qp->prot.splice_eof = quic_splice_eof;
 #ifdef CONFIG_BPF_SYSCALL
 		/* No sockmap: its proto would replace ours. */
 		qp->prot.psock_update_sk_prot = NULL;
@@ -271,6 +289,7 @@ static int quic_ulp_init(struct sock *sk)
 		kfree(qsk);
 		return err;
 	}
+	mutex_init(&qsk->cork_lock);
 
 	udp_ulp_set_data(sk, qsk);
 	/*
@@ -289,7 +308,8 @@ static void quic_ulp_release(struct sock *sk)
 
 	WRITE_ONCE(sk->sk_prot, quic_base_proto(sk));
 	removed = quic_conn_table_destroy(&qsk->tx_conns);
-	quic_stat_add(sock_net(sk), QUIC_STAT_CURR_TX_SW, -(long)removed);
+	quic_stat_add(sock_net(sk), QUIC_STAT_CURR_TX_SW, -(s64)removed);
+	mutex_destroy(&qsk->cork_lock);
 	kfree_rcu(qsk, rcu);
 }
 

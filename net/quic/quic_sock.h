@@ -6,19 +6,27 @@
 #ifndef _NET_QUIC_SOCK_H
 #define _NET_QUIC_SOCK_H
 
+#include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <net/sock.h>
 #include <net/udp_ulp.h>
 
 #include "quic_conn.h"
+#include "quic_guard.h"
 
 /**
  * struct quic_sock - per-socket state, published as the socket's ULP data
  * @tx_conns: connections whose packets this socket encrypts
+ * @cork_lock: held by every call that adds to a corked datagram or ends
+ *	it through this module: sends without UDP_QUIC_ENCRYPT, UDP_CORK,
+ *	splice's end of data
+ * @guard: where the corked datagram's next packet starts, under @cork_lock
  * @rcu: deferred free, as ULP data may be read under RCU
  */
 struct quic_sock {
 	struct quic_conn_table tx_conns;
+	struct mutex cork_lock;	/* orders plain sends and (un)corking */
+	struct quic_guard guard;
 	struct rcu_head rcu;
 };
 
@@ -51,6 +59,22 @@ static inline struct quic_conn_table *quic_tx_conns_rcu(const struct sock *sk)
 	struct quic_sock *qsk = udp_ulp_data(sk);
 
 	return qsk ? &qsk->tx_conns : NULL;
+}
+
+/*
+ * The state, for a caller that reached the socket through the QUIC proto
+ * without the socket lock.  It lives as long as the socket does.
+ */
+static inline struct quic_sock *quic_sk_sender(const struct sock *sk)
+{
+	struct quic_sock *qsk;
+
+	/* Pairs with smp_wmb() in quic_ulp_init(): sk_prot was read first. */
+	smp_rmb();
+	rcu_read_lock();
+	qsk = udp_ulp_data(sk);
+	rcu_read_unlock();
+	return qsk;
 }
 
 int quic_sendmsg(struct sock *sk, struct msghdr *msg, size_t len);

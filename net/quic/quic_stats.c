@@ -15,8 +15,9 @@
 
 #include "quic_stats.h"
 
+/* 64 bits everywhere: QuicTxBytes passes 2^32 in seconds at line rate. */
 struct quic_mib {
-	unsigned long stats[QUIC_STAT_MAX];
+	u64 stats[QUIC_STAT_MAX];
 };
 
 struct quic_net {
@@ -34,6 +35,7 @@ static const char *const quic_stat_names[QUIC_STAT_MAX] = {
 	[QUIC_STAT_TX_BYPASS_PACKETS]	= "QuicTxBypassPackets",
 	[QUIC_STAT_TX_KEY_UPDATE]	= "QuicTxKeyUpdate",
 	[QUIC_STAT_TX_KEY_RETIRE]	= "QuicTxKeyRetire",
+	[QUIC_STAT_TX_SNDBUF_FULL]	= "QuicTxSndbufFull",
 	[QUIC_STAT_ERR_SOCKOPT]		= "QuicTxErrSockopt",
 	[QUIC_STAT_ERR_CMSG]		= "QuicTxErrCmsg",
 	[QUIC_STAT_ERR_NO_CMSG]		= "QuicTxErrNoCmsg",
@@ -55,7 +57,7 @@ static struct quic_mib __percpu *quic_net_mib(struct net *net)
 	return qn->mib;
 }
 
-void quic_stat_add(struct net *net, enum quic_stat stat, long val)
+void quic_stat_add(struct net *net, enum quic_stat stat, s64 val)
 {
 	this_cpu_add(quic_net_mib(net)->stats[stat], val);
 }
@@ -72,18 +74,22 @@ void quic_stat_error(struct net *net, enum quic_stat reason)
 static int quic_stat_seq_show(struct seq_file *seq, void *v)
 {
 	struct quic_mib __percpu *mib = quic_net_mib(seq_file_single_net(seq));
-	unsigned long sum[QUIC_STAT_MAX] = {};
+	u64 sum[QUIC_STAT_MAX] = {};
 	unsigned int i;
 	int cpu;
 
+	/* A 32-bit CPU may read a counter being written half old: no lock
+	 * on the send path is worth that, the next read is right.
+	 */
 	for_each_possible_cpu(cpu) {
 		const struct quic_mib *m = per_cpu_ptr(mib, cpu);
 
 		for (i = 0; i < QUIC_STAT_MAX; i++)
 			sum[i] += READ_ONCE(m->stats[i]);
 	}
+	/* Unsigned, as SNMP counters: the gauge's sum is never negative. */
 	for (i = 0; i < QUIC_STAT_MAX; i++)
-		seq_printf(seq, "%s\t%ld\n", quic_stat_names[i], (long)sum[i]);
+		seq_printf(seq, "%s\t%llu\n", quic_stat_names[i], sum[i]);
 	return 0;
 }
 

@@ -18,6 +18,7 @@ enum quic_stat {
 	QUIC_STAT_TX_BYPASS_PACKETS,	/* packets sent with bypass */
 	QUIC_STAT_TX_KEY_UPDATE,	/* keys installed by key update */
 	QUIC_STAT_TX_KEY_RETIRE,	/* key phases retired */
+	QUIC_STAT_TX_SNDBUF_FULL,	/* EAGAIN: backpressure, not an error */
 	/* Errors, each also counted in QUIC_STAT_TX_SW_ERROR */
 	QUIC_STAT_ERR_SOCKOPT,
 	QUIC_STAT_ERR_CMSG,
@@ -34,7 +35,7 @@ enum quic_stat {
 	QUIC_STAT_MAX
 };
 
-void quic_stat_add(struct net *net, enum quic_stat stat, long val);
+void quic_stat_add(struct net *net, enum quic_stat stat, s64 val);
 void quic_stat_error(struct net *net, enum quic_stat reason);
 
 static inline void quic_stat_inc(struct net *net, enum quic_stat stat)

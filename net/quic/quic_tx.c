@@ -14,6 +14,7 @@
  */
 
 #include <crypto/scatterwalk.h>
+#include <linux/highmem.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
@@ -21,6 +22,7 @@
 #include <linux/uio.h>
 #include <net/udp_ulp.h>
 
+#include "quic_guard.h"
 #include "quic_sock.h"
 #include "quic_stats.h"
 #include "quic_txbuf.h"
@@ -143,93 +145,46 @@ static void quic_tx_copy_udp_cmsgs(struct msghdr *msg, u8 *dst)
 
 static int quic_tx_error(struct sock *sk, int err, enum quic_stat reason)
 {
-	quic_stat_error(sock_net(sk), reason);
+	/* A full send buffer is backpressure, not an error. */
+	if (err == -EAGAIN)
+		quic_stat_inc(sock_net(sk), QUIC_STAT_TX_SNDBUF_FULL);
+	else
+		quic_stat_error(sock_net(sk), reason);
 	return err;
 }
 
 /*
- * A datagram starting with a short header and no UDP_QUIC_ENCRYPT is most
- * likely a 1-RTT packet the caller forgot to have encrypted: refuse it
- * rather than send plaintext.  Long headers pass unchanged.
+ * A full send buffer, refused before the call's data is read, so that a
+ * non-blocking or io_uring retry does not pay for copying and encrypting
+ * it again.  This is how UDP's first allocation, sock_alloc_send_pskb(),
+ * decides; UDP keeps the last word.
  */
-static int quic_tx_check_plain(struct sock *sk, struct msghdr *msg,
-			       size_t len, u16 gso_size)
+static int quic_tx_sndbuf_full(struct sock *sk, const struct msghdr *msg)
 {
-	size_t seg = gso_size && gso_size < len ? gso_size : len;
-	struct iov_iter it = msg->msg_iter;
-	size_t off;
-	u8 first;
-
-	/* Data appended to a corked datagram does not start a packet. */
-	if (READ_ONCE(udp_sk(sk)->pending))
-		return 0;
-	/* UDP refuses such a call before sending anything: skip the scan. */
-	if (len > QUIC_TX_MAX_LEN ||
-	    (seg && DIV_ROUND_UP(len, seg) > UDP_MAX_SEGMENTS))
-		return 0;
-
-	for (off = 0; off < len; off += seg) {
-		if (!copy_from_iter_full(&first, sizeof(first), &it))
-			return -EFAULT;
-		if (!(first & QUIC_HDR_FORM_LONG))
-			return -EINVAL;
-		iov_iter_advance(&it, min(seg, len - off) - sizeof(first));
-	}
+	if (msg->msg_flags & MSG_DONTWAIT && !(msg->msg_flags & MSG_PROBE) &&
+	    sk_wmem_alloc_get(sk) >= READ_ONCE(sk->sk_sndbuf))
+		return -EAGAIN;
 	return 0;
 }
 
-static int quic_tx_plain(struct sock *sk, struct msghdr *msg, size_t len,
-			 u16 gso_size)
+/*
+ * Zero-copy would expect completion notifications for pages that the
+ * offload copies and never sends.
+ */
+static bool quic_tx_zerocopy(struct sock *sk, const struct msghdr *msg)
 {
-	int err = quic_tx_check_plain(sk, msg, len, gso_size);
-
-	if (err)
-		return quic_tx_error(sk, err, err == -EFAULT ?
-				     QUIC_STAT_ERR_FAULT :
-				     QUIC_STAT_ERR_NO_CMSG);
-	return quic_base_proto(sk)->sendmsg(sk, msg, len);
+	return msg->msg_ubuf ||
+	       (msg->msg_flags & MSG_ZEROCOPY && sock_flag(sk, SOCK_ZEROCOPY));
 }
 
 /*
- * Each call must be whole datagrams: packets cannot be split over calls
- * or merged with corked data.  Zero-copy would expect completion
- * notifications for pages that the offload never sends.
+ * Each call with UDP_QUIC_ENCRYPT must be whole datagrams: packets cannot
+ * be split over calls or merged with corked data.
  */
 static bool quic_tx_unsupported(struct sock *sk, const struct msghdr *msg)
 {
 	return msg->msg_flags & MSG_MORE || udp_test_bit(CORK, sk) ||
-	       READ_ONCE(udp_sk(sk)->pending) || msg->msg_ubuf ||
-	       (msg->msg_flags & MSG_ZEROCOPY && sock_flag(sk, SOCK_ZEROCOPY));
-}
-
-static int quic_tx_bypass(struct sock *sk, struct msghdr *msg, size_t len,
-			  const struct quic_tx_cmsgs *tc)
-{
-	unsigned int packets = len && tc->gso_size ?
-			       DIV_ROUND_UP(len, tc->gso_size) : 1;
-	size_t user_len = msg->msg_controllen;
-	void *user_cmsgs = msg->msg_control;
-	void *udp_cmsgs = NULL;
-	int ret;
-
-	if (tc->udp_len) {
-		udp_cmsgs = kmalloc(tc->udp_len, sk->sk_allocation);
-		if (!udp_cmsgs)
-			return quic_tx_error(sk, -ENOMEM, QUIC_STAT_ERR_NOMEM);
-		quic_tx_copy_udp_cmsgs(msg, udp_cmsgs);
-	}
-
-	msg->msg_control = udp_cmsgs;
-	msg->msg_controllen = tc->udp_len;
-	ret = quic_base_proto(sk)->sendmsg(sk, msg, len);
-	msg->msg_control = user_cmsgs;
-	msg->msg_controllen = user_len;
-	kfree(udp_cmsgs);
-
-	if (ret < 0)
-		return quic_tx_error(sk, ret, QUIC_STAT_ERR_SEND);
-	quic_stat_add(sock_net(sk), QUIC_STAT_TX_BYPASS_PACKETS, packets);
-	return ret;
+	       READ_ONCE(udp_sk(sk)->pending) || quic_tx_zerocopy(sk, msg);
 }
 
 /* Split the call into packets and check the sizes UDP and QUIC allow. */
@@ -326,10 +281,9 @@ static size_t quic_tx_layout(size_t *size, size_t align, size_t len)
 
 static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 					       unsigned int req_size,
-					       const struct quic_tx_batch *b,
-					       size_t udp_len)
+					       size_t wire_len, size_t udp_len)
 {
-	unsigned int frags = quic_txbuf_max_frags(b->wire_len);
+	unsigned int frags = quic_txbuf_max_frags(wire_len);
 	size_t size = sizeof(struct quic_tx_work);
 	size_t req, bvec, sg, cmsgs;
 	struct quic_tx_work *w;
@@ -510,25 +464,35 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 	return err;
 }
 
-/* Hand the ciphertext to UDP, with the caller's address and other cmsgs. */
-static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
-			     struct quic_tx_work *w, size_t wire_len,
-			     size_t udp_len, enum quic_stat *reason)
+/*
+ * What UDP sends for the call: the caller's address and other cmsgs, and
+ * the kernel's copy of the data, whose fragments are never written again.
+ */
+static void quic_tx_wire_init(struct msghdr *wire, const struct msghdr *msg,
+			      struct quic_tx_work *w, size_t wire_len,
+			      size_t udp_len)
 {
-	struct msghdr wire = {
+	*wire = (struct msghdr) {
 		.msg_name	= msg->msg_name,
 		.msg_namelen	= msg->msg_namelen,
 		.msg_control	= w->udp_cmsgs,
 		.msg_controllen	= udp_len,
-		/* The fragments are ours and never written again. */
 		.msg_flags	= (msg->msg_flags & ~(MSG_INTERNAL_SENDMSG_FLAGS |
 						      MSG_ZEROCOPY)) |
 				  MSG_SPLICE_PAGES | MSG_NO_SHARED_FRAGS,
 	};
+	quic_txbuf_iter(&w->buf, &wire->msg_iter, wire_len);
+}
 
+/* Hand whole datagrams to UDP, never merged with corked data. */
+static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
+			     struct quic_tx_work *w, size_t wire_len,
+			     size_t udp_len, enum quic_stat *reason)
+{
+	struct msghdr wire;
 	int err;
 
-	quic_txbuf_iter(&w->buf, &wire.msg_iter, wire_len);
+	quic_tx_wire_init(&wire, msg, w, wire_len, udp_len);
 	/*
 	 * Corking changes under the socket lock only (quic_setsockopt()
 	 * takes it for UDP_CORK, UDP for MSG_MORE), so once checked here it
@@ -571,8 +535,12 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	int err;
 
 	err = quic_tx_plan(&b, len, tc);
-	if (!err)
-		err = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b.dcid);
+	if (err)
+		return quic_tx_error(sk, err, reason);
+	err = quic_tx_sndbuf_full(sk, msg);
+	if (err)
+		return quic_tx_error(sk, err, QUIC_STAT_ERR_SEND);
+	err = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b.dcid);
 	if (err)
 		return quic_tx_error(sk, err, err == -EFAULT ?
 				     QUIC_STAT_ERR_FAULT : reason);
@@ -582,7 +550,7 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	if (!req_size)
 		return quic_tx_error(sk, -ENOKEY, QUIC_STAT_ERR_NO_CONNECTION);
 
-	w = quic_tx_work_alloc(sk, req_size, &b, tc->udp_len);
+	w = quic_tx_work_alloc(sk, req_size, b.wire_len, tc->udp_len);
 	if (!w)
 		return quic_tx_error(sk, -ENOMEM, QUIC_STAT_ERR_NOMEM);
 	if (tc->udp_len)
@@ -605,7 +573,8 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	if (!err) {
 		err = quic_tx_send_wire(sk, msg, w, b.wire_len, tc->udp_len,
 					&reason);
-		if (err < 0 && quic_tx_unsent(err))
+		/* A probe (MSG_PROBE) sends nothing either. */
+		if (err < 0 ? quic_tx_unsent(err) : msg->msg_flags & MSG_PROBE)
 			quic_conn_pn_unclaim(conn, pns.last, pns.prev);
 	}
 	quic_conn_put(conn);
@@ -617,10 +586,156 @@ out:
 				unread - iov_iter_count(&msg->msg_iter));
 		return quic_tx_error(sk, err, reason);
 	}
+	if (msg->msg_flags & MSG_PROBE)
+		return b.len;
 	quic_stat_add(sock_net(sk), QUIC_STAT_TX_PACKETS,
 		      DIV_ROUND_UP(b.len, b.stride));
 	quic_stat_add(sock_net(sk), QUIC_STAT_TX_BYTES, b.len);
 	return b.len;
+}
+
+/*
+ * Calls that send the data as given are copied first, as the encrypting
+ * ones are: the guard then reads the bytes UDP sends, which another
+ * thread, vmsplice()d pages or zero-copy can no longer change.
+ */
+static struct quic_tx_work *quic_tx_copy_call(struct sock *sk,
+					      struct msghdr *msg, size_t len,
+					      const struct quic_tx_cmsgs *tc,
+					      enum quic_stat *reason)
+{
+	struct quic_tx_work *w;
+	int err = -ENOMEM;
+
+	*reason = QUIC_STAT_ERR_NOMEM;
+	w = quic_tx_work_alloc(sk, 0, len, tc->udp_len);
+	if (!w)
+		return ERR_PTR(-ENOMEM);
+	if (tc->udp_len)
+		quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs);
+	if (!len)
+		return w;
+
+	if (!quic_txbuf_reserve(&w->buf, sk, len))
+		err = quic_txbuf_next(&w->buf, w->sg, len, len,
+				      &msg->msg_iter);
+	if (err >= 0)
+		return w;
+	if (err == -EFAULT)
+		*reason = QUIC_STAT_ERR_FAULT;
+	quic_tx_work_free(w);
+	return ERR_PTR(err);
+}
+
+/* Scan the copy as UDP will send it, a page at a time. */
+static int quic_tx_guard_scan(struct quic_guard *g,
+			      const struct quic_txbuf *buf)
+{
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < buf->nr && !err; i++) {
+		const struct bio_vec *bv = &buf->bvec[i];
+		size_t off = bv->bv_offset, end = off + bv->bv_len;
+
+		while (off < end && !err) {
+			size_t n = min(end - off, PAGE_SIZE - offset_in_page(off));
+			u8 *p = kmap_local_page(bv->bv_page + off / PAGE_SIZE);
+
+			err = quic_guard_scan(g, p + offset_in_page(off), n);
+			kunmap_local(p);
+			off += n;
+		}
+	}
+	return err;
+}
+
+/*
+ * The guard's position in a corked datagram is only true while nothing
+ * else adds to the datagram or ends it, so the check and UDP's append
+ * happen under the cork lock, which every such call takes.  UDP takes
+ * the socket lock itself to cork, so it cannot be that lock.
+ */
+static int quic_tx_send_plain(struct sock *sk, const struct msghdr *msg,
+			      struct quic_tx_work *w, size_t len,
+			      const struct quic_tx_cmsgs *tc)
+{
+	struct quic_sock *qsk = quic_sk_sender(sk);
+	struct quic_guard guard;
+	struct msghdr wire;
+	int ret;
+
+	quic_tx_wire_init(&wire, msg, w, len, tc->udp_len);
+	mutex_lock(&qsk->cork_lock);
+	if (!READ_ONCE(udp_sk(sk)->pending))
+		quic_guard_start(&qsk->guard, tc->gso_size);
+	guard = qsk->guard;
+	ret = quic_tx_guard_scan(&guard, &w->buf);
+	if (ret) {
+		quic_tx_error(sk, ret, QUIC_STAT_ERR_NO_CMSG);
+	} else {
+		/* UDP's own errors on plain data are not counted here. */
+		ret = quic_base_proto(sk)->sendmsg(sk, &wire, len);
+		if (ret >= 0)
+			qsk->guard = guard;
+	}
+	mutex_unlock(&qsk->cork_lock);
+	return ret;
+}
+
+static int quic_tx_plain(struct sock *sk, struct msghdr *msg, size_t len,
+			 const struct quic_tx_cmsgs *tc)
+{
+	size_t unread = iov_iter_count(&msg->msg_iter);
+	enum quic_stat reason;
+	struct quic_tx_work *w;
+	int ret;
+
+	if (quic_tx_zerocopy(sk, msg))
+		return quic_tx_error(sk, -EOPNOTSUPP,
+				     QUIC_STAT_ERR_UNSUPPORTED);
+	/* UDP's own first refusal, before anything is copied */
+	if (len > QUIC_TX_MAX_LEN)
+		return -EMSGSIZE;
+
+	w = quic_tx_copy_call(sk, msg, len, tc, &reason);
+	if (IS_ERR(w))
+		return quic_tx_error(sk, PTR_ERR(w), reason);
+	ret = quic_tx_send_plain(sk, msg, w, len, tc);
+	quic_tx_work_free(w);
+	if (ret < 0)
+		iov_iter_revert(&msg->msg_iter,
+				unread - iov_iter_count(&msg->msg_iter));
+	return ret;
+}
+
+static int quic_tx_bypass(struct sock *sk, struct msghdr *msg, size_t len,
+			  const struct quic_tx_cmsgs *tc)
+{
+	unsigned int packets = len && tc->gso_size ?
+			       DIV_ROUND_UP(len, tc->gso_size) : 1;
+	size_t unread = iov_iter_count(&msg->msg_iter);
+	enum quic_stat reason;
+	struct quic_tx_work *w;
+	int ret;
+
+	ret = len > QUIC_TX_MAX_LEN ? -EMSGSIZE : quic_tx_sndbuf_full(sk, msg);
+	if (ret)
+		return quic_tx_error(sk, ret, QUIC_STAT_ERR_SEND);
+	w = quic_tx_copy_call(sk, msg, len, tc, &reason);
+	if (IS_ERR(w))
+		return quic_tx_error(sk, PTR_ERR(w), reason);
+	ret = quic_tx_send_wire(sk, msg, w, len, tc->udp_len, &reason);
+	quic_tx_work_free(w);
+	if (ret < 0) {
+		iov_iter_revert(&msg->msg_iter,
+				unread - iov_iter_count(&msg->msg_iter));
+		return quic_tx_error(sk, ret, reason);
+	}
+	if (!(msg->msg_flags & MSG_PROBE))
+		quic_stat_add(sock_net(sk), QUIC_STAT_TX_BYPASS_PACKETS,
+			      packets);
+	return ret;
 }
 
 /**
@@ -641,7 +756,7 @@ int quic_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	if (err)
 		return quic_tx_error(sk, err, QUIC_STAT_ERR_CMSG);
 	if (!tc.offload)
-		return quic_tx_plain(sk, msg, len, tc.gso_size);
+		return quic_tx_plain(sk, msg, len, &tc);
 	if (quic_tx_unsupported(sk, msg))
 		return quic_tx_error(sk, -EOPNOTSUPP,
 				     QUIC_STAT_ERR_UNSUPPORTED);

@@ -164,22 +164,77 @@ static void batch_fill(struct batch *b, struct flow *f, uint64_t pn,
 			  i == n - 1 && last ? last : step);
 }
 
-/* A plausible long-header packet (version 1), sent without offload. */
-static void batch_long_hdr(struct batch *b, size_t len)
+/* Write @v as a QUIC variable-length integer of @n (2 or 4) bytes. */
+static uint8_t *put_varint(uint8_t *p, size_t v, int n)
 {
-	uint8_t *p = b->data + b->len;
+	if (n == 2) {
+		*p++ = 0x40 | v >> 8;
+	} else {
+		*p++ = 0x80 | v >> 24;
+		*p++ = v >> 16;
+		*p++ = v >> 8;
+	}
+	*p++ = v;
+	return p;
+}
+
+#define QUIC_V1		0x00000001
+#define QUIC_V2		0x6b3343cf
+/* Long packet types of version 1 (RFC 9000 17.2); version 2 adds one. */
+enum { LONG_INITIAL, LONG_0RTT, LONG_HANDSHAKE, LONG_RETRY };
+
+/*
+ * Append a long-header packet of @len bytes: @version, @type (version 1
+ * numbering), an 8-byte DCID, no SCID, an Initial's @token, and a Length
+ * that ends the packet at @len.  Shorter than that header, the rest is
+ * random: a header cut at the end of the datagram.
+ */
+static void batch_long_pkt(struct batch *b, size_t len, uint32_t version,
+			   int type, size_t token)
+{
+	bool initial = type == LONG_INITIAL;
+	uint8_t *p = b->data + b->len, *q = p + 5;
+	size_t rest, hdr = 5 + 1 + 8 + 1 + (initial ? 2 + token : 0) + 4;
+	int n;
 
 	quic_rand_bytes(&rng, p, len);
-	p[0] = QUIC_HDR_LONG | QUIC_HDR_FIXED | (p[0] & 0x3f);
+	if (version == QUIC_V2)
+		type = (type + 1) & 3;
+	p[0] = QUIC_HDR_LONG | QUIC_HDR_FIXED | type << 4 | (p[0] & 0x0f);
 	if (len >= 5) {
-		p[1] = 0;
-		p[2] = 0;
-		p[3] = 0;
-		p[4] = 1;
+		p[1] = version >> 24;
+		p[2] = version >> 16;
+		p[3] = version >> 8;
+		p[4] = version;
+	}
+	if (len >= hdr) {
+		*q++ = 8;
+		q += 8;
+		*q++ = 0;
+		if (initial) {
+			q = put_varint(q, token, 2);
+			q += token;
+		}
+		rest = len - (q - p);
+		n = rest - 2 < 0x4000 ? 2 : 4;
+		put_varint(q, rest - n, n);
 	}
 	b->pn[b->n++] = 0;
 	b->len += len;
 	b->off[b->n] = b->len;
+}
+
+/* Make the Length of a batch_long_hdr() packet its largest, 16383. */
+static void long_hdr_length_max(uint8_t *p)
+{
+	p[15] = 0x7f;
+	p[16] = 0xff;
+}
+
+/* A plausible long-header packet (version 1), sent without offload. */
+static void batch_long_hdr(struct batch *b, size_t len)
+{
+	batch_long_pkt(b, len, QUIC_V1, LONG_HANDSHAKE, 0);
 }
 
 static ssize_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
@@ -696,6 +751,51 @@ TEST_F(quic_api, not_attached)
 	iov.iov_len = bat.len;
 	describe("UDP_QUIC_ENCRYPT before attach");
 	ASSERT_REFUSED(EINVAL, quic_sendmsg(fd, &iov, 1, &a));
+	close(fd);
+	still_works(_metadata, self);
+}
+
+/*
+ * UDP ignores the control messages of data appended to a corked
+ * datagram: a request to encrypt must still be refused, not sent in
+ * clear with the datagram.
+ */
+TEST_F(quic_api, not_attached_corked)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	struct quic_send_args plain = tx_args(self, &self->flow, 0);
+	int fd = sender_socket(variant), one = 1, zero = 0;
+	struct iovec iov;
+
+	ASSERT_GE(fd, 0);
+	plain.no_quic_cmsg = true;
+	batch_reset(&bat2);
+	batch_long_hdr(&bat2, 300);
+	iov.iov_base = bat2.data;
+	iov.iov_len = 300;
+	batch_fill(&bat, &self->flow, 1, 1, 200, 1, 0);
+
+	describe("UDP_CORK, a long header, then UDP_QUIC_ENCRYPT");
+	ASSERT_EQ(0, setsockopt(fd, SOL_UDP, UDP_CORK, &one, sizeof(one)));
+	ASSERT_EQ(300, quic_sendmsg(fd, &iov, 1, &plain));
+	iov.iov_base = bat.data;
+	iov.iov_len = bat.len;
+	ASSERT_REFUSED(EINVAL, quic_sendmsg(fd, &iov, 1, &a));
+	ASSERT_EQ(0, setsockopt(fd, SOL_UDP, UDP_CORK, &zero, sizeof(zero)));
+	rx_plain(_metadata, self, bat2.data, 300);
+
+	describe("MSG_MORE, a long header, then UDP_QUIC_ENCRYPT");
+	plain.msg_flags = MSG_MORE;
+	iov.iov_base = bat2.data;
+	iov.iov_len = 300;
+	ASSERT_EQ(300, quic_sendmsg(fd, &iov, 1, &plain));
+	iov.iov_base = bat.data;
+	iov.iov_len = bat.len;
+	ASSERT_REFUSED(EINVAL, quic_sendmsg(fd, &iov, 1, &a));
+	plain.msg_flags = 0;
+	iov.iov_len = 0;
+	ASSERT_EQ(0, quic_sendmsg(fd, &iov, 1, &plain));
+	rx_plain(_metadata, self, bat2.data, 300);
 	close(fd);
 	still_works(_metadata, self);
 }
@@ -2080,6 +2180,207 @@ TEST_F(quic_api, gso_mismatched_dcid)
 	}
 }
 
+/*
+ * Without the cmsg, the guard follows the Length of each long-header
+ * packet to the next one: a short header coalesced behind them is refused
+ * as one at the start of the datagram is.
+ */
+TEST_F(quic_api, coalesced_short_header)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+
+	a.no_quic_cmsg = true;
+	describe("Handshake, then a short header, no cmsg");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 300);
+	batch_add(&bat, &self->flow, 1, 1, false, 200);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+
+	describe("Initial with a token, 0-RTT, Handshake, short, no cmsg");
+	batch_reset(&bat);
+	batch_long_pkt(&bat, 1200, QUIC_V1, LONG_INITIAL, 40);
+	batch_long_pkt(&bat, 100, QUIC_V1, LONG_0RTT, 0);
+	batch_long_hdr(&bat, 60);
+	batch_add(&bat, &self->flow, 1, 1, false, 100);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+
+	describe("version 2 Initial, then a short header, no cmsg");
+	batch_reset(&bat);
+	batch_long_pkt(&bat, 300, QUIC_V2, LONG_INITIAL, 0);
+	batch_add(&bat, &self->flow, 1, 1, false, 200);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+
+	describe("GSO: the second datagram coalesces a short header");
+	a.gso_size = 500;
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 500);
+	batch_long_hdr(&bat, 300);
+	batch_add(&bat, &self->flow, 1, 1, false, 200);
+	batch_long_hdr(&bat, 100);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	a.gso_size = 0;
+
+	/* The refused batches differ from the accepted one in one byte. */
+	describe("Handshake, then a long header, no cmsg");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 300);
+	batch_add(&bat, &self->flow, 1, 1, false, 200);
+	bat.data[300] |= QUIC_HDR_LONG;
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+	still_works(_metadata, self);
+}
+
+/* What the guard cannot parse is one packet up to the datagram's end. */
+TEST_F(quic_api, coalesced_long_headers)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	static const uint32_t opaque[] = { 0, 0x1a2a3a4a, 0xff00001d };
+	int i;
+
+	a.no_quic_cmsg = true;
+	describe("Initial, 0-RTT, Handshake of version 1");
+	batch_reset(&bat);
+	batch_long_pkt(&bat, 1200, QUIC_V1, LONG_INITIAL, 300);
+	batch_long_pkt(&bat, 500, QUIC_V1, LONG_0RTT, 0);
+	batch_long_pkt(&bat, 20000, QUIC_V1, LONG_HANDSHAKE, 0);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+
+	describe("Initial, Handshake of version 2");
+	batch_reset(&bat);
+	batch_long_pkt(&bat, 1200, QUIC_V2, LONG_INITIAL, 0);
+	batch_long_pkt(&bat, 200, QUIC_V2, LONG_HANDSHAKE, 0);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+
+	/* A Retry has no Length: it ends with the datagram. */
+	describe("a Retry, whatever follows");
+	batch_reset(&bat);
+	batch_long_pkt(&bat, 100, QUIC_V1, LONG_RETRY, 0);
+	batch_add(&bat, &self->flow, 1, 1, false, 100);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+
+	/* Version Negotiation, and versions whose layout is not known. */
+	for (i = 0; i < ARRAY_SIZE(opaque); i++) {
+		describe("version %#x, whatever follows", opaque[i]);
+		batch_reset(&bat);
+		batch_long_pkt(&bat, 100, opaque[i], LONG_HANDSHAKE, 0);
+		batch_add(&bat, &self->flow, 1, 1, false, 100);
+		ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+		rx_plain(_metadata, self, bat.data, bat.len);
+	}
+
+	/* Version 1 forbids connection IDs of more than 20 bytes. */
+	describe("a DCID length of 21, whatever follows");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 100);
+	bat.data[5] = 21;
+	batch_add(&bat, &self->flow, 1, 1, false, 100);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+
+	describe("a Length beyond the datagram");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 100);
+	long_hdr_length_max(bat.data);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+	rx_quiet(_metadata, self);
+}
+
+/*
+ * Data appended to a corked datagram is checked where a packet starts
+ * in it: a 1-RTT packet in clear never joins a corked long header.
+ */
+TEST_F(quic_api, corked_short_header)
+{
+	struct quic_send_args plain = tx_args(self, &self->flow, 0);
+	int one = 1, zero = 0;
+
+	plain.no_quic_cmsg = true;
+	plain.msg_flags = MSG_MORE;
+	batch_reset(&bat2);
+	batch_long_hdr(&bat2, 300);
+	batch_add(&bat2, &self->flow, 1, 1, false, 200);
+	batch_long_hdr(&bat2, 100);
+	ASSERT_EQ(300, quic_send_range(self, &bat2, 0, &plain));
+	describe("MSG_MORE long header, then a short header");
+	ASSERT_REFUSED(EINVAL, quic_send_range(self, &bat2, 1, &plain));
+	plain.msg_flags = 0;
+	describe("MSG_MORE long header, then a short header ending it");
+	ASSERT_REFUSED(EINVAL, quic_send_range(self, &bat2, 1, &plain));
+	ASSERT_EQ(100, quic_send_range(self, &bat2, 2, &plain));
+	memmove(bat2.data + 300, bat2.data + 500, 100);
+	rx_plain(_metadata, self, bat2.data, 400);
+
+	/* A packet split over calls: its middle is not a packet start. */
+	describe("UDP_CORK, a long header in two calls, then a short header");
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &one,
+				sizeof(one)));
+	batch_reset(&bat2);
+	batch_long_hdr(&bat2, 300);
+	batch_add(&bat2, &self->flow, 1, 1, false, 200);
+	bat2.data[20] &= ~QUIC_HDR_LONG;
+	bat2.off[1] = 20;
+	bat2.off[2] = 300;
+	bat2.off[3] = 500;
+	bat2.n = 3;
+	ASSERT_EQ(20, quic_send_range(self, &bat2, 0, &plain));
+	ASSERT_EQ(280, quic_send_range(self, &bat2, 1, &plain));
+	ASSERT_REFUSED(EINVAL, quic_send_range(self, &bat2, 2, &plain));
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &zero,
+				sizeof(zero)));
+	rx_plain(_metadata, self, bat2.data, 300);
+
+	/*
+	 * Inside a long-header packet, as its Length says, nothing is a
+	 * packet start; with GSO, a segment boundary always is.
+	 */
+	batch_reset(&bat2);
+	batch_long_hdr(&bat2, 300);
+	batch_add(&bat2, &self->flow, 1, 1, false, 200);
+	long_hdr_length_max(bat2.data);
+	describe("UDP_CORK, a short header inside a long header's Length");
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &one,
+				sizeof(one)));
+	ASSERT_EQ(300, quic_send_range(self, &bat2, 0, &plain));
+	ASSERT_EQ(200, quic_send_range(self, &bat2, 1, &plain));
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &zero,
+				sizeof(zero)));
+	rx_plain(_metadata, self, bat2.data, 500);
+
+	describe("UDP_CORK and GSO 300: a short header starting a segment");
+	plain.gso_size = 300;
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &one,
+				sizeof(one)));
+	ASSERT_EQ(300, quic_send_range(self, &bat2, 0, &plain));
+	plain.gso_size = 0;
+	ASSERT_REFUSED(EINVAL, quic_send_range(self, &bat2, 1, &plain));
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_CORK, &zero,
+				sizeof(zero)));
+	rx_plain(_metadata, self, bat2.data, 300);
+	still_works(_metadata, self);
+}
+
+/* Without the cmsg the data is copied first: zero-copy cannot be kept. */
+TEST_F(quic_api, plain_msg_zerocopy)
+{
+	struct quic_send_args plain = tx_args(self, &self->flow, 0);
+	int one = 1;
+
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_SOCKET, SO_ZEROCOPY, &one,
+				sizeof(one)));
+	plain.no_quic_cmsg = true;
+	plain.msg_flags = MSG_ZEROCOPY;
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 1000);
+	describe("a long header with MSG_ZEROCOPY");
+	ASSERT_REFUSED(EOPNOTSUPP, tx_send(self, &bat, &plain, NULL, 0));
+	still_works(_metadata, self);
+}
+
 TEST_F(quic_api, msg_more)
 {
 	struct quic_send_args a = tx_args(self, &self->flow, 1);
@@ -2756,13 +3057,14 @@ TEST_F(quic_api, close_without_del)
 static const char * const stat_names[] = {
 	"QuicCurrTxSw", "QuicTxSw", "QuicTxSwError", "QuicTxPackets",
 	"QuicTxBytes", "QuicTxBypassPackets", "QuicTxKeyUpdate",
-	"QuicTxKeyRetire", "QuicTxErrSockopt", "QuicTxErrCmsg",
-	"QuicTxErrNoCmsg", "QuicTxErrUnsupported", "QuicTxErrNoConnection",
-	"QuicTxErrNoKey", "QuicTxErrBadPacket", "QuicTxErrCrypto",
-	"QuicTxErrNoMem", "QuicTxErrFault", "QuicTxErrSend",
+	"QuicTxKeyRetire", "QuicTxSndbufFull", "QuicTxErrSockopt",
+	"QuicTxErrCmsg", "QuicTxErrNoCmsg", "QuicTxErrUnsupported",
+	"QuicTxErrNoConnection", "QuicTxErrNoKey", "QuicTxErrBadPacket",
+	"QuicTxErrPacketNumber", "QuicTxErrCrypto", "QuicTxErrNoMem",
+	"QuicTxErrFault", "QuicTxErrSend",
 };
 
-#define STAT_FIRST_ERR	8	/* QuicTxErr* follow; QuicTxSwError sums them */
+#define STAT_FIRST_ERR	9	/* QuicTxErr* follow; QuicTxSwError sums them */
 
 struct stats {
 	long long v[ARRAY_SIZE(stat_names)];
@@ -2809,6 +3111,101 @@ static void stats_expect(struct __test_metadata *_metadata,
 			       now.v[i] - before->v[i]);
 	}
 	*before = now;
+}
+
+/*
+ * A non-blocking call on a full send buffer is refused before its data
+ * is read (unreadable data gets EAGAIN, not EFAULT, as from UDP), and
+ * counts as backpressure, not as an error.  A pacing qdisc on lo holds
+ * the datagrams, and their memory, after the first.
+ */
+TEST_F(quic_api, sndbuf_full)
+{
+	static uint8_t drain[BUF_LEN];
+	long page = sysconf(_SC_PAGESIZE);
+	struct quic_send_args a;
+	int i, sndbuf = 4096;
+	struct iovec iov;
+	struct stats st;
+	ssize_t ret = 0;
+	uint8_t *map;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	ASSERT_EQ(0, system("tc qdisc add dev lo root fq maxrate 8kbit"));
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+				sizeof(sndbuf)));
+	a = tx_args(self, &self->flow, 1);
+	a.msg_flags = MSG_DONTWAIT;
+	for (i = 0; i < 100; i++) {
+		batch_fill(&bat, &self->flow, 1 + i, 2, 1200, 1, 0);
+		a.next_pkt_num = 1 + i;
+		ret = tx_send(self, &bat, &a, NULL, 0);
+		if (ret < 0)
+			break;
+	}
+	ASSERT_EQ(-1, ret) TH_LOG("the send buffer never filled");
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_GE(i, 1);
+
+	stats_read(_metadata, &st);
+	map = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	iov.iov_base = map;
+	iov.iov_len = 1200;
+	describe("full send buffer, data unreadable");
+	ASSERT_REFUSED(EAGAIN, quic_sendmsg(self->sfd, &iov, 1, &a));
+	describe("full send buffer, GSO batch");
+	a.gso_size = 1200;
+	batch_fill(&bat, &self->flow, 1 + i, 2, 1200 - QUIC_TAG_LEN, 40, 0);
+	ASSERT_REFUSED(EAGAIN, tx_send(self, &bat, &a, NULL, 0));
+	describe("full send buffer, bypass");
+	a.gso_size = 0;
+	a.flags = QUIC_BYPASS_ENCRYPTION;
+	ASSERT_REFUSED(EAGAIN, quic_sendmsg(self->sfd, &iov, 1, &a));
+	stats_expect(_metadata, &st, "QuicTxSndbufFull", 3, NULL, 0);
+	munmap(map, page);
+
+	/* Dropping the queue frees the buffer: the refused numbers are free. */
+	ASSERT_EQ(0, system("tc qdisc del dev lo root"));
+	while (quic_recv(self->rfd, drain, sizeof(drain), 0) >= 0)
+		;
+	describe("after the queue is dropped");
+	a.flags = 0;
+	a.next_pkt_num = 1 + i;
+	batch_fill(&bat, &self->flow, 1 + i, 2, 1200, 1, 0);
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+}
+
+#ifndef MSG_PROBE
+#define MSG_PROBE	0x10	/* <linux/socket.h>: route only, send nothing */
+#endif
+
+/* MSG_PROBE sends nothing: no counter moves, no packet number is used. */
+TEST_F(quic_api, counters_msg_probe)
+{
+	struct quic_send_args a;
+	struct stats st;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	a = tx_args(self, &self->flow, 9);
+	stats_read(_metadata, &st);
+	a.msg_flags = MSG_PROBE;
+	describe("MSG_PROBE, one packet");
+	batch_fill(&bat, &self->flow, 9, 1, 321, 1, 0);
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	describe("MSG_PROBE, bypass");
+	a.flags = QUIC_BYPASS_ENCRYPTION;
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_quiet(_metadata, self);
+	stats_expect(_metadata, &st, "QuicTxPackets", 0, NULL, 0);
+
+	describe("the probed packet number, sent");
+	a.flags = 0;
+	a.msg_flags = 0;
+	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	stats_expect(_metadata, &st, "QuicTxPackets", 1, "QuicTxBytes", 321);
 }
 
 /* Each kind of refusal counts once, in its own counter. */
