@@ -54,6 +54,7 @@ static volatile sig_atomic_t stop;
 static struct {
 	unsigned int conns, ended, requests;
 	uint64_t kernel_pkts, user_pkts, key_installs, key_retires;
+	uint64_t kernel_coalesced;	/* of kernel_pkts, behind long headers */
 	unsigned int errors;
 } total;
 
@@ -301,18 +302,20 @@ static int secret_func(gnutls_session_t session,
 							    level, tx_secret,
 							    secretlen))
 			return -1;
-		if (level == NGTCP2_CRYPTO_LEVEL_APPLICATION)
+		if (level == NGTCP2_CRYPTO_LEVEL_APPLICATION) {
 			offload_start(c, key, iv, hp);
+			c->h3_early = true;
+		}
 	}
 	return 0;
 }
 
 /*
- * ngtcp2's encrypt callback. A 1-RTT packet that starts its datagram is
- * the kernel's: it is left in plaintext, with room for the tag that is
- * dropped before sendmsg(). A 1-RTT packet coalesced behind a long-header
- * one cannot be (the kernel only takes datagrams that start with a short
- * header), nor can any other packet: those are encrypted here.
+ * ngtcp2's encrypt callback. A 1-RTT packet is the kernel's, also one
+ * coalesced behind the long-header packets of its datagram (the kernel
+ * passes those as they are): it is left in plaintext, with room for the
+ * tag that is dropped before sendmsg(). Any other packet is encrypted
+ * here.
  */
 static int cb_encrypt(uint8_t *dest, const ngtcp2_crypto_aead *aead,
 		      const ngtcp2_crypto_aead_ctx *aead_ctx,
@@ -331,7 +334,7 @@ static int cb_encrypt(uint8_t *dest, const ngtcp2_crypto_aead *aead,
 			tpn = tpn << 8 | aad[i];
 		c->pkt_pn = pn_decode(c->next_pn, tpn, pn_len);
 		c->next_pn = c->pkt_pn + 1;
-		if (c->offload && aad == c->wstart) {
+		if (c->offload) {
 			int phase = !!(aad[0] & 0x04);
 			struct key_phase *kp = &c->ph[phase];
 
@@ -655,6 +658,8 @@ static void queue_packet(struct conn *c, size_t len, const ngtcp2_addr *to)
 	size_t plen;
 
 	c->sent_bytes += len;
+	if (c->pkt_offloaded && p[0] & 0x80)
+		c->kernel_coalesced++;
 	if (!c->pkt_offloaded) {
 		flush(c);
 		send_datagram(c, p, len, to);
@@ -697,6 +702,15 @@ static void conn_write(struct conn *c)
 
 	if (maxpkts < 1)
 		maxpkts = 1;
+	/*
+	 * HTTP/3's control streams open with the 1-RTT keys, before the
+	 * handshake completes (0.5-RTT data): their first packet then ends
+	 * the datagram of the server's Handshake flight, coalesced behind it.
+	 */
+	if (c->h3_early && h3_setup(c)) {
+		conn_close(c, NGTCP2_ERR_INTERNAL, false);
+		return;
+	}
 	ngtcp2_path_storage_zero(&ps);
 	for (;;) {
 		int64_t sid = -1;
@@ -786,17 +800,19 @@ static void conn_free(struct conn *c)
 		kernel_del_cid(c, &c->kcids[0].cid);
 	c->dead = true;
 	h3_free(c);
-	logmsg("conn %u: closed: cipher %s, %u requests, %llu bytes sent, 1-RTT packets: %llu encrypted by the kernel (%llu sendmsg calls), %llu in userspace; key phases installed %llu, retired %llu\n",
+	logmsg("conn %u: closed: cipher %s, %u requests, %llu bytes sent, 1-RTT packets: %llu encrypted by the kernel (%llu sendmsg calls, %llu behind long headers), %llu in userspace; key phases installed %llu, retired %llu\n",
 	       c->id, c->cipher_name ? c->cipher_name : "none", c->requests,
 	       (unsigned long long)c->sent_bytes,
 	       (unsigned long long)c->kernel_pkts,
 	       (unsigned long long)c->kernel_sends,
+	       (unsigned long long)c->kernel_coalesced,
 	       (unsigned long long)c->user_pkts,
 	       (unsigned long long)c->key_installs,
 	       (unsigned long long)c->key_retires);
 	total.ended++;
 	total.requests += c->requests;
 	total.kernel_pkts += c->kernel_pkts;
+	total.kernel_coalesced += c->kernel_coalesced;
 	total.user_pkts += c->user_pkts;
 	total.key_installs += c->key_installs;
 	total.key_retires += c->key_retires;
@@ -1160,9 +1176,10 @@ int main(int argc, char **argv)
 	}
 	while (conns)
 		conn_free(conns);
-	logmsg("totals: %u connections, %u requests, 1-RTT packets: %llu encrypted by the kernel, %llu in userspace; key phases installed %llu, retired %llu; %u errors\n",
+	logmsg("totals: %u connections, %u requests, 1-RTT packets: %llu encrypted by the kernel (%llu behind long headers), %llu in userspace; key phases installed %llu, retired %llu; %u errors\n",
 	       total.conns, total.requests,
 	       (unsigned long long)total.kernel_pkts,
+	       (unsigned long long)total.kernel_coalesced,
 	       (unsigned long long)total.user_pkts,
 	       (unsigned long long)total.key_installs,
 	       (unsigned long long)total.key_retires, total.errors);

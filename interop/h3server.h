@@ -88,6 +88,8 @@ struct conn {
 
 	/* counters */
 	uint64_t kernel_pkts, user_pkts, key_installs, key_retires;
+	uint64_t kernel_coalesced;	/* of kernel_pkts, behind long headers */
+	bool h3_early;			/* 1-RTT keys: HTTP/3 may start */
 	uint64_t kernel_sends;	/* encrypting sendmsg() calls */
 	uint64_t sent_bytes;
 	uint64_t key_update_pkts;	/* initiate a key update every ... */

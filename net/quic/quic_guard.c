@@ -144,40 +144,54 @@ static int quic_guard_byte(struct quic_guard *g, u8 byte)
 }
 
 /**
- * quic_guard_scan() - check the next bytes of the datagrams being sent
+ * quic_guard_find() - find the next short-header packet of the datagrams
  * @g: guard, started at the first datagram's first byte
- * @data: the kernel's copy of the bytes, in the order UDP sends them
+ * @data: the kernel's copy of the next bytes, in the order UDP sends them
  * @len: their length
  *
  * With GSO, every @g->seg_size bytes start a new datagram.
  *
- * Return: 0, or -EINVAL if a packet starting in @data is a short header;
- * @g is then left where it stopped.
+ * Return: the offset in @data of the first short-header packet starting
+ * there, @g left on it; or @len if none does.
  */
-int quic_guard_scan(struct quic_guard *g, const u8 *data, size_t len)
+size_t quic_guard_find(struct quic_guard *g, const u8 *data, size_t len)
 {
-	while (len) {
+	size_t off = 0;
+
+	while (off < len) {
 		size_t room = g->seg_size ? g->seg_size - g->seg_off : len;
-		size_t n = min(len, room);
-		int err;
+		size_t n = min(len - off, room);
 
 		if (!room) {
 			quic_guard_start(g, g->seg_size);
 			continue;
 		}
-		if (g->skip) {
+		if (!g->skip) {
+			if (quic_guard_byte(g, data[off]))
+				return off;
+			n = 1;
+		} else {
 			n = min_t(u64, n, g->skip);
 			g->skip -= g->skip == U64_MAX ? 0 : n;
-		} else {
-			err = quic_guard_byte(g, *data);
-			if (err)
-				return err;
-			n = 1;
 		}
 		g->seg_off += g->seg_size ? n : 0;
-		data += n;
-		len -= n;
+		off += n;
 	}
-	return 0;
+	return len;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_guard_find);
+
+/**
+ * quic_guard_scan() - check the next bytes of the datagrams being sent
+ * @g: guard, started at the first datagram's first byte
+ * @data: the kernel's copy of the bytes, in the order UDP sends them
+ * @len: their length
+ *
+ * Return: 0, or -EINVAL if a packet starting in @data is a short header;
+ * @g is then left on it.
+ */
+int quic_guard_scan(struct quic_guard *g, const u8 *data, size_t len)
+{
+	return quic_guard_find(g, data, len) == len ? 0 : -EINVAL;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_guard_scan);

@@ -36,6 +36,7 @@ struct quic_guard {
 };
 
 void quic_guard_start(struct quic_guard *g, u16 seg_size);
+size_t quic_guard_find(struct quic_guard *g, const u8 *data, size_t len);
 int quic_guard_scan(struct quic_guard *g, const u8 *data, size_t len);
 
 #endif /* _NET_QUIC_GUARD_H */

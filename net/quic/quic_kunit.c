@@ -1280,6 +1280,14 @@ static void quic_guard_restart_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, quic_guard_scan(&g, &long_hdr, 1), 0);
 	/* An empty scan changes nothing. */
 	KUNIT_EXPECT_EQ(test, quic_guard_scan(&g, NULL, 0), 0);
+
+	/* Where the short header behind the long ones starts. */
+	quic_guard_start(&g, 0);
+	KUNIT_EXPECT_EQ(test, quic_guard_find(&g, hs, sizeof(hs)), sizeof(hs));
+	KUNIT_EXPECT_EQ(test, quic_guard_find(&g, &short_hdr, 1), 0);
+	quic_guard_start(&g, 0);
+	KUNIT_EXPECT_EQ(test, quic_guard_find(&g, hs, 7), 7);
+	KUNIT_EXPECT_EQ(test, quic_guard_find(&g, hs + 7, 3), 3);
 }
 
 static struct kunit_case quic_guard_test_cases[] = {

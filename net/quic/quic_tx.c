@@ -37,8 +37,9 @@
 struct quic_tx_cmsgs {
 	struct quic_tx_ancillary_data anc;
 	bool offload;		/* UDP_QUIC_ENCRYPT was given */
+	bool gso_cmsg;		/* and UDP_SEGMENT */
 	u16 gso_size;
-	size_t udp_len;		/* bytes of the other cmsgs, passed to UDP */
+	size_t udp_len;		/* bytes of the cmsgs passed to UDP */
 };
 
 /* Shape of a batch of short-header packets. */
@@ -56,6 +57,7 @@ struct quic_tx_work {
 	void *req_extra;	/* a larger one, if the keys changed */
 	struct quic_txbuf buf;
 	struct scatterlist *sg;
+	struct scatterlist ffwd[2];	/* for a packet behind long headers */
 	void *udp_cmsgs;
 };
 
@@ -64,6 +66,8 @@ struct quic_tx_pns {
 	u64 first;
 	u64 last;
 	u64 prev;		/* for quic_conn_pn_unclaim() */
+	unsigned int coalesced;	/* datagrams led by long-header packets */
+	size_t passed;		/* bytes of those packets */
 };
 
 static bool quic_tx_is_encrypt_cmsg(const struct cmsghdr *cmsg)
@@ -97,7 +101,10 @@ static int quic_tx_take_anc(struct quic_tx_cmsgs *tc,
 
 /*
  * Find UDP_QUIC_ENCRYPT and the segment size UDP will use.  A malformed
- * UDP_SEGMENT is left for UDP to refuse.
+ * UDP_SEGMENT is left for UDP to refuse.  Without one, UDP is given the
+ * socket option's value as read here: the option may change before UDP
+ * reads it, and the datagrams must be cut where the packets and the
+ * plaintext guard expect them.
  */
 static int quic_tx_parse_cmsgs(struct sock *sk, struct msghdr *msg,
 			       struct quic_tx_cmsgs *tc)
@@ -106,6 +113,7 @@ static int quic_tx_parse_cmsgs(struct sock *sk, struct msghdr *msg,
 	int err;
 
 	tc->offload = false;
+	tc->gso_cmsg = false;
 	tc->gso_size = READ_ONCE(udp_sk(sk)->gso_size);
 	tc->udp_len = 0;
 
@@ -120,15 +128,23 @@ static int quic_tx_parse_cmsgs(struct sock *sk, struct msghdr *msg,
 		}
 		if (cmsg->cmsg_level == SOL_UDP &&
 		    cmsg->cmsg_type == UDP_SEGMENT &&
-		    cmsg->cmsg_len == CMSG_LEN(sizeof(u16)))
+		    cmsg->cmsg_len == CMSG_LEN(sizeof(u16))) {
 			tc->gso_size = *(u16 *)CMSG_DATA(cmsg);
+			tc->gso_cmsg = true;
+		}
 		tc->udp_len += CMSG_ALIGN(cmsg->cmsg_len);
 	}
+	if (!tc->gso_cmsg)
+		tc->udp_len += CMSG_SPACE(sizeof(u16));
 	return 0;
 }
 
-/* UDP rejects our cmsg type, so it gets a copy of the others only. */
-static void quic_tx_copy_udp_cmsgs(struct msghdr *msg, u8 *dst)
+/*
+ * UDP rejects our cmsg type, so it gets a copy of the others only, and
+ * the segment size this call was checked with.
+ */
+static void quic_tx_copy_udp_cmsgs(struct msghdr *msg, u8 *dst,
+				   const struct quic_tx_cmsgs *tc)
 {
 	struct cmsghdr *cmsg;
 
@@ -141,6 +157,14 @@ static void quic_tx_copy_udp_cmsgs(struct msghdr *msg, u8 *dst)
 		memset(dst + cmsg->cmsg_len, 0, space - cmsg->cmsg_len);
 		dst += space;
 	}
+	if (tc->gso_cmsg)
+		return;
+	memset(dst, 0, CMSG_SPACE(sizeof(u16)));
+	cmsg = (struct cmsghdr *)dst;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(u16));
+	cmsg->cmsg_level = SOL_UDP;
+	cmsg->cmsg_type = UDP_SEGMENT;
+	memcpy(CMSG_DATA(cmsg), &tc->gso_size, sizeof(u16));
 }
 
 static int quic_tx_error(struct sock *sk, int err, enum quic_stat reason)
@@ -225,6 +249,9 @@ static int quic_tx_plan(struct quic_tx_batch *b, size_t len,
  * The first packet's DCID selects the connection.  This early read only
  * picks the keys: each packet is checked again on the copy that is
  * encrypted.
+ *
+ * Return: 0; 1 if the first datagram starts with long-header packets,
+ * so that its short header is found on the copy; or -EFAULT.
  */
 static int quic_tx_peek_dcid(const struct msghdr *msg, u8 cid_len,
 			     struct quic_cid *dcid)
@@ -232,15 +259,61 @@ static int quic_tx_peek_dcid(const struct msghdr *msg, u8 cid_len,
 	struct iov_iter it = msg->msg_iter;
 	u8 first;
 
+	memset(dcid, 0, sizeof(*dcid));
+	dcid->len = cid_len;
 	if (!copy_from_iter_full(&first, sizeof(first), &it))
 		return -EFAULT;
 	if (first & QUIC_HDR_FORM_LONG)
-		return -EINVAL;
-
-	memset(dcid, 0, sizeof(*dcid));
-	dcid->len = cid_len;
+		return 1;
 	if (!copy_from_iter_full(dcid->id, cid_len, &it))
 		return -EFAULT;
+	return 0;
+}
+
+/*
+ * A datagram may start with long-header packets that userspace protected
+ * (RFC 9000 12.2, a server's Handshake before its first 1-RTT packet):
+ * the offset of the short-header packet behind them, found as the
+ * plaintext guard finds packets, or @len if there is none.
+ */
+static size_t quic_tx_short_offset(struct scatterlist *sg, unsigned int nents,
+				   size_t len)
+{
+	struct sg_mapping_iter miter;
+	struct quic_guard g;
+	size_t off = 0;
+
+	quic_guard_start(&g, 0);
+	sg_miter_start(&miter, sg, nents, SG_MITER_FROM_SG);
+	while (off < len && sg_miter_next(&miter)) {
+		size_t chunk = min(miter.length, len - off);
+		size_t n = quic_guard_find(&g, miter.addr, chunk);
+
+		off += n;
+		if (n < chunk)
+			break;
+	}
+	sg_miter_stop(&miter);
+	return min(off, len);
+}
+
+/* The DCID of the first datagram's short header, read on the copy. */
+static int quic_tx_copied_dcid(struct quic_tx_work *w,
+			       const struct quic_tx_batch *b,
+			       struct quic_cid *dcid)
+{
+	unsigned int len = min_t(size_t, b->len, b->stride);
+	int nents = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, 0,
+				    NULL);
+	size_t off;
+
+	quic_txbuf_rewind(&w->buf);
+	if (nents < 0)
+		return nents;
+	off = quic_tx_short_offset(w->sg, nents, len);
+	if (len - off < 1 + dcid->len)
+		return -EINVAL;
+	scatterwalk_map_and_copy(dcid->id, w->sg, off + 1, dcid->len, 0);
 	return 0;
 }
 
@@ -320,19 +393,25 @@ static void quic_tx_work_free(struct quic_tx_work *w)
  * AEAD implementation with a larger request.  Rare enough for an atomic
  * allocation: the connection is held and must not wait for memory.
  */
-static int quic_tx_req_fit(struct quic_tx_work *w,
-			   const struct quic_crypto_keys *keys)
+static int quic_tx_req_grow(struct quic_tx_work *w, unsigned int size,
+			    gfp_t gfp)
 {
-	unsigned int size = quic_crypto_req_size(keys);
-
 	if (size <= w->req_size)
 		return 0;
-	w->req_extra = kmalloc(size, GFP_ATOMIC | __GFP_NOWARN);
+	kfree_sensitive(w->req_extra);
+	w->req_extra = kmalloc(size, gfp);
 	if (!w->req_extra)
 		return -ENOMEM;
 	w->req_size = size;
 	quic_crypto_req_init(&w->crypto, w->req_extra);
 	return 0;
+}
+
+static int quic_tx_req_fit(struct quic_tx_work *w,
+			   const struct quic_crypto_keys *keys)
+{
+	return quic_tx_req_grow(w, quic_crypto_req_size(keys),
+				GFP_ATOMIC | __GFP_NOWARN);
 }
 
 static u32 quic_tx_read_pn(const u8 *pn, unsigned int pn_len)
@@ -386,9 +465,12 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 			       struct quic_tx_pns *pns, enum quic_stat *reason)
 {
 	unsigned int cid_len = conn->dcid.len;
+	unsigned int min_len = 1 + cid_len + QUIC_PN_MAX_LEN;
 	unsigned int pn_len, hdr_len;
+	struct scatterlist *sg;
 	u8 hdr[QUIC_SHORT_HDR_MAX];
 	int nents, err;
+	size_t off = 0;
 	u64 pn;
 
 	nents = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, 0, NULL);
@@ -397,12 +479,21 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 		return nents;
 	}
 
-	/* quic_tx_plan() made sure every packet holds this much. */
-	scatterwalk_map_and_copy(hdr, w->sg, 0, 1 + cid_len + QUIC_PN_MAX_LEN,
-				 0);
+	/* quic_tx_plan() made sure every datagram holds this much. */
+	sg = w->sg;
+	scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
 	*reason = QUIC_STAT_ERR_BAD_PACKET;
-	if (hdr[0] & QUIC_HDR_FORM_LONG ||
-	    memcmp(hdr + 1, conn->dcid.id, cid_len))
+	if (hdr[0] & QUIC_HDR_FORM_LONG) {
+		off = quic_tx_short_offset(w->sg, nents, len);
+		if (len - off < min_len)
+			return -EINVAL;
+		sg = scatterwalk_ffwd(w->ffwd, w->sg, off);
+		scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
+		len -= off;
+		pns->coalesced++;
+		pns->passed += off;
+	}
+	if (memcmp(hdr + 1, conn->dcid.id, cid_len))
 		return -EINVAL;
 
 	pn_len = quic_pn_len(hdr[0]);
@@ -417,7 +508,7 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 		return -ERANGE;
 	}
 
-	err = quic_packet_protect(keys, &w->crypto, w->sg, hdr, hdr_len,
+	err = quic_packet_protect(keys, &w->crypto, sg, hdr, hdr_len,
 				  len - hdr_len, pn);
 	if (err) {
 		*reason = err == -ENOKEY ? QUIC_STAT_ERR_NO_KEY :
@@ -442,6 +533,8 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 	size_t left = b->len;
 	int err;
 
+	pns->coalesced = 0;
+	pns->passed = 0;
 	err = quic_tx_req_fit(w, &keys->tx);
 	if (err)
 		*reason = QUIC_STAT_ERR_NOMEM;
@@ -522,6 +615,30 @@ static bool quic_tx_unsent(int err)
 	       err == -ENOMEM || err == -EFAULT || err == -EOPNOTSUPP;
 }
 
+/*
+ * For a call whose first datagram starts with long headers: its keys,
+ * found by the DCID read on the copy, and room for their request, taken
+ * while no connection is held.
+ */
+static int quic_tx_coalesced_keys(struct sock *sk, struct quic_tx_work *w,
+				  struct quic_tx_batch *b,
+				  enum quic_stat *reason)
+{
+	unsigned int req_size;
+	int err;
+
+	*reason = QUIC_STAT_ERR_BAD_PACKET;
+	err = quic_tx_copied_dcid(w, b, &b->dcid);
+	if (err)
+		return err;
+	*reason = QUIC_STAT_ERR_NO_CONNECTION;
+	req_size = quic_tx_req_size(sk, &b->dcid);
+	if (!req_size)
+		return -ENOKEY;
+	*reason = QUIC_STAT_ERR_NOMEM;
+	return quic_tx_req_grow(w, req_size, sk->sk_allocation);
+}
+
 static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 			   const struct quic_tx_cmsgs *tc)
 {
@@ -532,7 +649,7 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	struct quic_conn *conn;
 	struct quic_tx_pns pns;
 	unsigned int req_size;
-	int err;
+	int coalesced, err;
 
 	err = quic_tx_plan(&b, len, tc);
 	if (err)
@@ -540,23 +657,27 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	err = quic_tx_sndbuf_full(sk, msg);
 	if (err)
 		return quic_tx_error(sk, err, QUIC_STAT_ERR_SEND);
-	err = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b.dcid);
-	if (err)
-		return quic_tx_error(sk, err, err == -EFAULT ?
-				     QUIC_STAT_ERR_FAULT : reason);
+	coalesced = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b.dcid);
+	if (coalesced < 0)
+		return quic_tx_error(sk, coalesced, QUIC_STAT_ERR_FAULT);
 
-	/* Spare the copy of a call that cannot be sent. */
-	req_size = quic_tx_req_size(sk, &b.dcid);
-	if (!req_size)
+	/*
+	 * Spare the copy of a call that cannot be sent.  Behind long
+	 * headers the DCID is only read on the copy, and the request is
+	 * sized once the keys are known.
+	 */
+	req_size = coalesced ? 0 : quic_tx_req_size(sk, &b.dcid);
+	if (!req_size && !coalesced)
 		return quic_tx_error(sk, -ENOKEY, QUIC_STAT_ERR_NO_CONNECTION);
 
 	w = quic_tx_work_alloc(sk, req_size, b.wire_len, tc->udp_len);
 	if (!w)
 		return quic_tx_error(sk, -ENOMEM, QUIC_STAT_ERR_NOMEM);
-	if (tc->udp_len)
-		quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs);
+	quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs, tc);
 
 	err = quic_tx_copy_batch(sk, msg, w, &b, &reason);
+	if (!err && coalesced)
+		err = quic_tx_coalesced_keys(sk, w, &b, &reason);
 	if (err)
 		goto out;
 
@@ -590,7 +711,10 @@ out:
 		return b.len;
 	quic_stat_add(sock_net(sk), QUIC_STAT_TX_PACKETS,
 		      DIV_ROUND_UP(b.len, b.stride));
-	quic_stat_add(sock_net(sk), QUIC_STAT_TX_BYTES, b.len);
+	quic_stat_add(sock_net(sk), QUIC_STAT_TX_BYTES, b.len - pns.passed);
+	if (pns.coalesced)
+		quic_stat_add(sock_net(sk), QUIC_STAT_TX_COALESCED,
+			      pns.coalesced);
 	return b.len;
 }
 
@@ -611,8 +735,7 @@ static struct quic_tx_work *quic_tx_copy_call(struct sock *sk,
 	w = quic_tx_work_alloc(sk, 0, len, tc->udp_len);
 	if (!w)
 		return ERR_PTR(-ENOMEM);
-	if (tc->udp_len)
-		quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs);
+	quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs, tc);
 	if (!len)
 		return w;
 

@@ -982,6 +982,147 @@ TEST_F(quic, max_datagram)
 }
 
 /* ------------------------------------------------------------------ */
+/* Datagrams led by long-header packets (RFC 9000 12.2)                 */
+
+/* A datagram of @prefix bytes of long headers, then a 1-RTT packet. */
+struct coalesced {
+	size_t prefix;
+	size_t len;		/* the whole datagram's plaintext */
+};
+
+/*
+ * Build @n datagrams: each one's long-header packets (an Initial and a
+ * Handshake if there is room for both, random bytes as if protected),
+ * then a short-header packet numbered from @pn.  Returns the length.
+ */
+static size_t coalesced_fill(struct batch *b, struct flow *f, uint64_t pn,
+			     const struct coalesced *d, int n)
+{
+	int i;
+
+	batch_reset(b);
+	for (i = 0; i < n; i++) {
+		size_t initial = d[i].prefix >= 60 ? d[i].prefix / 2 : 0;
+
+		if (initial)
+			batch_long_pkt(b, initial, QUIC_V1, LONG_INITIAL, 5);
+		if (d[i].prefix)
+			batch_long_hdr(b, d[i].prefix - initial);
+		batch_add(b, f, pn + i, 2, false, d[i].len - d[i].prefix);
+	}
+	return b->len;
+}
+
+/* The long headers arrive as sent, the packet behind them as encrypted. */
+static void rx_coalesced(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(quic) * self, const struct flow *f,
+			 const uint8_t *plain, uint64_t pn,
+			 const struct coalesced *d, int n)
+{
+	static uint8_t dgram[BUF_LEN], out[BUF_LEN];
+	size_t off = 0, len;
+	uint64_t got;
+	ssize_t ret;
+	int i;
+
+	for (i = 0; i < n; i++, off += d[i - 1].len) {
+		len = d[i].len - d[i].prefix;
+		ret = quic_recv(self->rfd, dgram, sizeof(dgram), RX_WAIT_MS);
+		ASSERT_EQ((ssize_t)(d[i].len + QUIC_TAG_LEN), ret)
+			TH_LOG("%s: datagram %d: %s", what, i,
+			       ret < 0 ? strerror(errno) : "bad length");
+		ASSERT_EQ(-1, first_diff(dgram, plain + off, d[i].prefix))
+			TH_LOG("%s: datagram %d: long headers changed", what, i);
+		ret = quic_unprotect(&f->keys, dgram + d[i].prefix,
+				     len + QUIC_TAG_LEN, f->cid_len, pn + i,
+				     out, &got);
+		ASSERT_EQ((ssize_t)len, ret)
+			TH_LOG("%s: datagram %d: %s", what, i, quic_error());
+		ASSERT_EQ(pn + i, got);
+		ASSERT_EQ(-1, first_diff(out, plain + off + d[i].prefix, len))
+			TH_LOG("%s: datagram %d: plaintext differs", what, i);
+	}
+	rx_none(_metadata, self);
+}
+
+static void tx_coalesced(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(quic) * self, uint64_t pn,
+			 const struct coalesced *d, int n, uint16_t gso)
+{
+	static uint8_t sent[BUF_LEN];
+	struct quic_send_args a = tx_args(self, &self->flow, pn);
+	size_t len = coalesced_fill(&bat, &self->flow, pn, d, n);
+	ssize_t ret;
+
+	a.gso_size = gso;
+	memcpy(sent, bat.data, len);
+	ret = tx_send(self, &bat, &a, NULL, 0);
+	ASSERT_EQ((ssize_t)len, ret)
+		TH_LOG("%s: sendmsg: %s", what,
+		       ret < 0 ? strerror(errno) : "short count");
+	rx_coalesced(_metadata, self, &self->flow, sent, pn, d, n);
+}
+
+TEST_F(quic, coalesced)
+{
+	static const struct coalesced one[] = { { 300, 1200 } };
+	static const struct coalesced mixed[] = {
+		{ 100, 1184 }, { 0, 1184 }, { 1000, 1184 }, { 40, 600 },
+	};
+	static const struct coalesced last[] = {
+		{ 0, 1184 }, { 0, 1184 }, { 500, 700 },
+	};
+
+	describe("a Handshake and an Initial, then a 1-RTT packet");
+	tx_coalesced(_metadata, self, 10, one, 1, 0);
+	describe("GSO, the first datagram coalesced");
+	tx_coalesced(_metadata, self, 20, mixed, 4, 1200);
+	describe("GSO, the last datagram coalesced");
+	tx_coalesced(_metadata, self, 30, last, 3, 1200);
+}
+
+/* What cannot be coalesced is refused before anything is sent. */
+TEST_F(quic_api, coalesced_refused)
+{
+	static const struct coalesced one[] = { { 300, 1200 } };
+	static const struct coalesced tiny[] = { { 300, 300 + 8 } };
+	static const struct coalesced gso[] = { { 0, 500 - QUIC_TAG_LEN },
+						{ 200, 300 } };
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	struct flow other = self->flow;
+
+	describe("a Retry, then a short header");
+	batch_reset(&bat);
+	batch_long_pkt(&bat, 100, QUIC_V1, LONG_RETRY, 0);
+	batch_add(&bat, &self->flow, 1, 1, false, 100);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+
+	describe("a Length past the datagram, then a short header");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 100);
+	long_hdr_length_max(bat.data);
+	batch_add(&bat, &self->flow, 1, 1, false, 100);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+
+	describe("a short header too short to sample, behind a long one");
+	coalesced_fill(&bat, &self->flow, 1, tiny, 1);
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+
+	describe("GSO: the second datagram is only long headers");
+	a.gso_size = 500;
+	coalesced_fill(&bat, &self->flow, 1, gso, 2);
+	bat.len = 500 - QUIC_TAG_LEN + 200;
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
+	a.gso_size = 0;
+
+	describe("behind a long header, another connection's DCID");
+	other.cid[0] ^= 0xff;
+	coalesced_fill(&bat, &other, 1, one, 1);
+	ASSERT_REFUSED(ENOKEY, tx_send(self, &bat, &a, NULL, 0));
+	still_works(_metadata, self);
+}
+
+/* ------------------------------------------------------------------ */
 /* iovec layouts                                                        */
 
 TEST_F(quic, two_iovecs)
@@ -3057,14 +3198,15 @@ TEST_F(quic_api, close_without_del)
 static const char * const stat_names[] = {
 	"QuicCurrTxSw", "QuicTxSw", "QuicTxSwError", "QuicTxPackets",
 	"QuicTxBytes", "QuicTxBypassPackets", "QuicTxKeyUpdate",
-	"QuicTxKeyRetire", "QuicTxSndbufFull", "QuicTxErrSockopt",
+	"QuicTxKeyRetire", "QuicTxSndbufFull",
+	"QuicTxCoalesced", "QuicTxErrSockopt",
 	"QuicTxErrCmsg", "QuicTxErrNoCmsg", "QuicTxErrUnsupported",
 	"QuicTxErrNoConnection", "QuicTxErrNoKey", "QuicTxErrBadPacket",
 	"QuicTxErrPacketNumber", "QuicTxErrCrypto", "QuicTxErrNoMem",
 	"QuicTxErrFault", "QuicTxErrSend",
 };
 
-#define STAT_FIRST_ERR	9	/* QuicTxErr* follow; QuicTxSwError sums them */
+#define STAT_FIRST_ERR	10	/* QuicTxErr* follow; QuicTxSwError sums them */
 
 struct stats {
 	long long v[ARRAY_SIZE(stat_names)];
@@ -3206,6 +3348,27 @@ TEST_F(quic_api, counters_msg_probe)
 	a.msg_flags = 0;
 	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
 	stats_expect(_metadata, &st, "QuicTxPackets", 1, "QuicTxBytes", 321);
+}
+
+/* Coalesced datagrams count, and their long headers are not QuicTxBytes. */
+TEST_F(quic_api, counters_coalesced)
+{
+	static const struct coalesced d[] = { { 100, 1184 }, { 0, 1184 },
+					      { 300, 500 } };
+	long long packets, bytes, coalesced;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	packets = quic_stat(-1, "QuicTxPackets");
+	bytes = quic_stat(-1, "QuicTxBytes");
+	coalesced = quic_stat(-1, "QuicTxCoalesced");
+	describe("three datagrams, two led by long headers");
+	tx_coalesced(_metadata, self, 40, d, 3, 1200);
+	EXPECT_EQ(packets + 3, quic_stat(-1, "QuicTxPackets"));
+	EXPECT_EQ(bytes + 1184 - 100 + 1184 + 500 - 300,
+		  quic_stat(-1, "QuicTxBytes"));
+	EXPECT_EQ(coalesced + 2, quic_stat(-1, "QuicTxCoalesced"));
+	EXPECT_EQ(0, quic_stat(-1, "QuicTxSwError"));
 }
 
 /* Each kind of refusal counts once, in its own counter. */
