@@ -14,7 +14,10 @@
 #   make vm CMD='...'    boot the test kernel and run CMD as root (no CMD: a shell)
 #   make tree            assemble build/linux (base + patches/ as commits)
 #   make kernel          build the debug test kernel, modules and uAPI headers
-#   make selftests       build the kselftests against the installed headers
+#   make selftests       build the kselftests against the installed headers, and
+#                        install them the standard way in build/kselftest/kselftest_install
+#   make kselftest       boot the test kernel and run that install's run_kselftest.sh
+#                        (every program must end "ok")
 #   make series          the patch series with a cover letter, in build/series
 #   make bisect-check    build every commit of the series with QUIC=m, =y and =n (slow;
 #                        RANGE=series~2..series for only some commits)
@@ -28,7 +31,7 @@ BUILD ?= $(shell scripts/build-dir)
 export BUILD
 SELFTESTS := $(BUILD)/linux/tools/testing/selftests/net/quic
 
-.PHONY: all deps tree kernel selftests vm demo bench fuzz check manifest series bisect-check clean
+.PHONY: all deps tree kernel selftests kselftest vm demo bench fuzz check manifest series bisect-check clean
 
 all: kernel
 
@@ -46,6 +49,18 @@ selftests: kernel
 	@$(MAKE) -s -C "$(SELFTESTS)" OUTPUT="$(BUILD)/selftests/net/quic" \
 		KHDR_INCLUDES="-isystem $(BUILD)/usr/include"
 	@find "$(BUILD)/selftests" -type f ! -perm -u+x -delete
+	@rm -rf "$(BUILD)/kselftest"
+	@$(MAKE) -s -C "$(BUILD)/linux/tools/testing/selftests" O="$(BUILD)" TARGETS=net/quic install
+
+# The standard run of netdev's CI and kernelci, in the booted debug kernel.
+KSELFTEST := $(BUILD)/kselftest/kselftest_install
+kselftest: selftests
+	@scripts/vm-run -n kselftest -t 3600 -- \
+		'cd "$$QUICVM_BUILD/kselftest/kselftest_install" && ./run_kselftest.sh | tee "$$QUICVM_BUILD/logs/kselftest.tap"'
+	@bad=0; for t in $$(sed 's|^net/quic:||' "$(KSELFTEST)/kselftest-list.txt"); do \
+		grep -Eq "^ok [0-9]+ selftests: net/quic: $$t$$" "$(BUILD)/logs/kselftest.tap" || \
+			{ echo "kselftest: $$t did not end ok"; bad=1; }; \
+	done; exit $$bad
 
 vm: kernel
 	@scripts/vm-run -n vm $(if $(CMD),-- "$$CMD")
@@ -75,4 +90,5 @@ bisect-check: tree
 	@scripts/bisect-check $(RANGE)
 
 clean:
-	rm -rf "$(BUILD)"/obj "$(BUILD)"/obj-* "$(BUILD)"/selftests "$(BUILD)"/logs "$(BUILD)"/vm
+	rm -rf "$(BUILD)"/obj "$(BUILD)"/obj-* "$(BUILD)"/selftests "$(BUILD)"/kselftest \
+		"$(BUILD)"/logs "$(BUILD)"/vm
