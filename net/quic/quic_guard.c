@@ -46,6 +46,7 @@ enum {
 	QUIC_GUARD_SCID_LEN,
 	QUIC_GUARD_TOKEN_LEN,
 	QUIC_GUARD_LENGTH,
+	QUIC_GUARD_ZEROS,		/* padding up to the datagram's end */
 };
 
 static void quic_guard_packet(struct quic_guard *g)
@@ -181,17 +182,54 @@ size_t quic_guard_find(struct quic_guard *g, const u8 *data, size_t len)
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_guard_find);
 
+/* Zero bytes up to the datagram's end are padding, not a packet. */
+static size_t quic_guard_zeros(struct quic_guard *g, const u8 *data,
+			       size_t len)
+{
+	size_t n = g->seg_size ? min_t(size_t, len,
+				       g->seg_size - g->seg_off) : len;
+
+	if (memchr_inv(data, 0, n))
+		return 0;
+	if (g->seg_size) {
+		g->seg_off += n;
+		if (g->seg_off == g->seg_size)
+			quic_guard_start(g, g->seg_size);
+	}
+	return n;
+}
+
 /**
  * quic_guard_scan() - check the next bytes of the datagrams being sent
  * @g: guard, started at the first datagram's first byte
  * @data: the kernel's copy of the bytes, in the order UDP sends them
  * @len: their length
  *
- * Return: 0, or -EINVAL if a packet starting in @data is a short header;
- * @g is then left on it.
+ * Some senders pad a datagram with zero bytes after its last packet.  A
+ * short header that would start them is let through if every byte up to
+ * the datagram's end is zero: that carries nothing to keep secret.
+ *
+ * Return: 0, or -EINVAL if a packet starting in @data is a short header.
  */
 int quic_guard_scan(struct quic_guard *g, const u8 *data, size_t len)
 {
-	return quic_guard_find(g, data, len) == len ? 0 : -EINVAL;
+	size_t off = 0, n;
+
+	while (off < len) {
+		if (g->state == QUIC_GUARD_ZEROS) {
+			n = quic_guard_zeros(g, data + off, len - off);
+			if (!n)
+				return -EINVAL;
+			off += n;
+			continue;
+		}
+		off += quic_guard_find(g, data + off, len - off);
+		if (off == len)
+			break;
+		if (data[off])
+			return -EINVAL;
+		g->state = QUIC_GUARD_ZEROS;
+	}
+	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_guard_scan);

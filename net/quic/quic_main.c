@@ -169,12 +169,11 @@ static bool quic_is_sockopt(int level, int optname)
 }
 
 /*
- * UDP sets the cork without the socket lock.  Here it takes the lock, as
- * MSG_MORE does, so that an encrypting call that found the socket
- * uncorked under the lock sends its datagrams alone.  Uncorking stays
- * UDP's: it takes the lock itself to push what was corked.  Both hold the
- * cork lock, as the plaintext guard's view of the corked datagram must
- * not change under a plain send.
+ * UDP sets the cork without any lock.  Here corking and uncorking hold
+ * the cork lock, as every send that may cork does, so that an encrypting
+ * call that found the socket uncorked under it sends its datagrams alone,
+ * and the plaintext guard's view of a corked datagram holds for the
+ * plain send that checked it.
  */
 static int quic_set_cork(struct sock *sk, sockptr_t optval,
 			 unsigned int optlen)
@@ -188,13 +187,10 @@ static int quic_set_cork(struct sock *sk, sockptr_t optval,
 		return -EFAULT;
 	optval = KERNEL_SOCKPTR(&val);
 
-	mutex_lock(&qsk->cork_lock);
-	if (val)
-		lock_sock(sk);
+	if (mutex_lock_killable(&qsk->cork_lock))
+		return -EINTR;
 	err = quic_base_proto(sk)->setsockopt(sk, SOL_UDP, UDP_CORK, optval,
 					      sizeof(val));
-	if (val)
-		release_sock(sk);
 	mutex_unlock(&qsk->cork_lock);
 	return err;
 }
@@ -277,6 +273,9 @@ static int quic_ulp_init(struct sock *sk)
 
 	if (sk->sk_family != AF_INET && sk->sk_family != AF_INET6)
 		return -EOPNOTSUPP;
+	/* The plaintext guard must see every corked datagram from its start. */
+	if (udp_test_bit(CORK, sk) || READ_ONCE(udp_sk(sk)->pending))
+		return -EBUSY;
 	prot = quic_proto_get(sk);
 	if (!prot)
 		return -EOPNOTSUPP;

@@ -18,14 +18,15 @@
  * struct quic_sock - per-socket state, published as the socket's ULP data
  * @tx_conns: connections whose packets this socket encrypts
  * @cork_lock: held by every call that adds to a corked datagram or ends
- *	it through this module: sends without UDP_QUIC_ENCRYPT, UDP_CORK,
- *	splice's end of data
+ *	it through this module (sends without UDP_QUIC_ENCRYPT, UDP_CORK,
+ *	splice's end of data), and by encrypting calls from their check of
+ *	the cork to the end of their send
  * @guard: where the corked datagram's next packet starts, under @cork_lock
  * @rcu: deferred free, as ULP data may be read under RCU
  */
 struct quic_sock {
 	struct quic_conn_table tx_conns;
-	struct mutex cork_lock;	/* orders plain sends and (un)corking */
+	struct mutex cork_lock;	/* orders sends and (un)corking */
 	struct quic_guard guard;
 	struct rcu_head rcu;
 };

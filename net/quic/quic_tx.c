@@ -185,10 +185,16 @@ static int quic_tx_error(struct sock *sk, int err, enum quic_stat reason)
  */
 static int quic_tx_sndbuf_full(struct sock *sk, const struct msghdr *msg)
 {
-	if (msg->msg_flags & MSG_DONTWAIT && !(msg->msg_flags & MSG_PROBE) &&
-	    sk_wmem_alloc_get(sk) >= READ_ONCE(sk->sk_sndbuf))
-		return -EAGAIN;
-	return 0;
+	/* UDP reports a socket error or shutdown first. */
+	if (!(msg->msg_flags & MSG_DONTWAIT) || msg->msg_flags & MSG_PROBE ||
+	    READ_ONCE(sk->sk_err) ||
+	    READ_ONCE(sk->sk_shutdown) & SEND_SHUTDOWN ||
+	    sk_wmem_alloc_get(sk) < READ_ONCE(sk->sk_sndbuf))
+		return 0;
+	/* For poll() and SIGIO to report when there is room again. */
+	sk_set_bit(SOCKWQ_ASYNC_NOSPACE, sk);
+	set_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+	return -EAGAIN;
 }
 
 /*
@@ -373,7 +379,9 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 		return NULL;
 	w->req_size = req_size;
 	w->req_extra = NULL;
-	quic_crypto_req_init(&w->crypto, (u8 *)w + req);
+	/* Calls that encrypt nothing, or size the request later, have none. */
+	if (req_size)
+		quic_crypto_req_init(&w->crypto, (u8 *)w + req);
 	quic_txbuf_init(&w->buf, (struct bio_vec *)((u8 *)w + bvec), frags);
 	w->sg = (struct scatterlist *)((u8 *)w + sg);
 	w->udp_cmsgs = udp_len ? (u8 *)w + cmsgs : NULL;
@@ -400,8 +408,10 @@ static int quic_tx_req_grow(struct quic_tx_work *w, unsigned int size,
 		return 0;
 	kfree_sensitive(w->req_extra);
 	w->req_extra = kmalloc(size, gfp);
-	if (!w->req_extra)
+	if (!w->req_extra) {
+		w->req_size = 0;
 		return -ENOMEM;
+	}
 	w->req_size = size;
 	quic_crypto_req_init(&w->crypto, w->req_extra);
 	return 0;
@@ -582,26 +592,28 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 			     struct quic_tx_work *w, size_t wire_len,
 			     size_t udp_len, enum quic_stat *reason)
 {
+	struct quic_sock *qsk = quic_sk_sender(sk);
 	struct msghdr wire;
 	int err;
 
 	quic_tx_wire_init(&wire, msg, w, wire_len, udp_len);
 	/*
-	 * Corking changes under the socket lock only (quic_setsockopt()
-	 * takes it for UDP_CORK, UDP for MSG_MORE), so once checked here it
-	 * stays off: UDP then sends the datagrams alone and takes no lock,
-	 * and no other call's data joins them.  Nothing below touches user
-	 * memory, so a DEL never waits for user memory on this lock.
+	 * Every call that corks or uncorks holds the cork lock (plain sends,
+	 * UDP_CORK, splice's end of data), so once checked under it the cork
+	 * stays off: UDP then sends the datagrams alone and no other call's
+	 * data joins them.  Not the socket lock: UDP takes that itself to
+	 * run a cgroup's sendmsg program.  No connection is held here.
 	 */
-	lock_sock(sk);
+	*reason = QUIC_STAT_ERR_SEND;
+	if (mutex_lock_killable(&qsk->cork_lock))
+		return -EINTR;
 	if (udp_test_bit(CORK, sk) || udp_sk(sk)->pending) {
 		*reason = QUIC_STAT_ERR_UNSUPPORTED;
 		err = -EOPNOTSUPP;
 	} else {
-		*reason = QUIC_STAT_ERR_SEND;
 		err = quic_base_proto(sk)->sendmsg(sk, &wire, wire_len);
 	}
-	release_sock(sk);
+	mutex_unlock(&qsk->cork_lock);
 	return err;
 }
 
@@ -612,7 +624,8 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 static bool quic_tx_unsent(int err)
 {
 	return err == -EAGAIN || err == -EMSGSIZE || err == -EINVAL ||
-	       err == -ENOMEM || err == -EFAULT || err == -EOPNOTSUPP;
+	       err == -ENOMEM || err == -EFAULT || err == -EOPNOTSUPP ||
+	       err == -EINTR;
 }
 
 /*
@@ -789,7 +802,8 @@ static int quic_tx_send_plain(struct sock *sk, const struct msghdr *msg,
 	int ret;
 
 	quic_tx_wire_init(&wire, msg, w, len, tc->udp_len);
-	mutex_lock(&qsk->cork_lock);
+	if (mutex_lock_killable(&qsk->cork_lock))
+		return -EINTR;
 	if (!READ_ONCE(udp_sk(sk)->pending))
 		quic_guard_start(&qsk->guard, tc->gso_size);
 	guard = qsk->guard;
@@ -799,7 +813,8 @@ static int quic_tx_send_plain(struct sock *sk, const struct msghdr *msg,
 	} else {
 		/* UDP's own errors on plain data are not counted here. */
 		ret = quic_base_proto(sk)->sendmsg(sk, &wire, len);
-		if (ret >= 0)
+		/* A probe adds nothing to a corked datagram. */
+		if (ret >= 0 && !(msg->msg_flags & MSG_PROBE))
 			qsk->guard = guard;
 	}
 	mutex_unlock(&qsk->cork_lock);

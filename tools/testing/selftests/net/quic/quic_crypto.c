@@ -92,6 +92,11 @@ struct batch {
 static uint64_t quic_seed;
 static uint64_t rng;
 static struct batch bat, bat2, bat_ok;
+
+#ifndef MSG_PROBE
+#define MSG_PROBE	0x10	/* <linux/socket.h>: route only, send nothing */
+#endif
+
 static char what[256];	/* the case under test, for failure messages */
 
 static void __attribute__((constructor)) quic_seed_init(void)
@@ -753,6 +758,37 @@ TEST_F(quic_api, not_attached)
 	ASSERT_REFUSED(EINVAL, quic_sendmsg(fd, &iov, 1, &a));
 	close(fd);
 	still_works(_metadata, self);
+}
+
+/* The guard must see a corked datagram from its start: no attach then. */
+TEST_F(quic_api, attach_while_corked)
+{
+	struct quic_send_args plain = tx_args(self, &self->flow, 0);
+	int fd = sender_socket(variant), one = 1, zero = 0;
+	struct iovec iov;
+
+	ASSERT_GE(fd, 0);
+	describe("attach with UDP_CORK set");
+	ASSERT_EQ(0, setsockopt(fd, SOL_UDP, UDP_CORK, &one, sizeof(one)));
+	ASSERT_REFUSED(EBUSY, quic_ulp_attach(fd));
+	ASSERT_EQ(0, setsockopt(fd, SOL_UDP, UDP_CORK, &zero, sizeof(zero)));
+
+	describe("attach with MSG_MORE data waiting");
+	batch_reset(&bat2);
+	batch_long_hdr(&bat2, 300);
+	iov.iov_base = bat2.data;
+	iov.iov_len = 300;
+	plain.no_quic_cmsg = true;
+	plain.msg_flags = MSG_MORE;
+	ASSERT_EQ(300, quic_sendmsg(fd, &iov, 1, &plain));
+	ASSERT_REFUSED(EBUSY, quic_ulp_attach(fd));
+	plain.msg_flags = 0;
+	iov.iov_len = 0;
+	ASSERT_EQ(0, quic_sendmsg(fd, &iov, 1, &plain));
+	rx_plain(_metadata, self, bat2.data, 300);
+	describe("attach once uncorked");
+	ASSERT_EQ(0, quic_ulp_attach(fd));
+	close(fd);
 }
 
 /*
@@ -2428,6 +2464,18 @@ TEST_F(quic_api, coalesced_long_headers)
 	long_hdr_length_max(bat.data);
 	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
 	rx_plain(_metadata, self, bat.data, bat.len);
+
+	/* Zero bytes to the end are padding: nothing in them to protect. */
+	describe("a Handshake, then zero padding");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 300);
+	memset(bat.data + bat.len, 0, 900);
+	bat.len += 900;
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0));
+	rx_plain(_metadata, self, bat.data, bat.len);
+	describe("zero padding with a byte set");
+	bat.data[bat.len - 1] = 1;
+	ASSERT_REFUSED(EINVAL, tx_send(self, &bat, &a, NULL, 0));
 	rx_quiet(_metadata, self);
 }
 
@@ -2454,6 +2502,24 @@ TEST_F(quic_api, corked_short_header)
 	ASSERT_REFUSED(EINVAL, quic_send_range(self, &bat2, 1, &plain));
 	ASSERT_EQ(100, quic_send_range(self, &bat2, 2, &plain));
 	memmove(bat2.data + 300, bat2.data + 500, 100);
+	rx_plain(_metadata, self, bat2.data, 400);
+
+	/*
+	 * A probe adds nothing to the datagram: a packet it would have
+	 * started (whose layout the guard cannot follow) is not there.
+	 */
+	describe("MSG_MORE long header, an opaque probe, then a short header");
+	batch_reset(&bat2);
+	batch_long_hdr(&bat2, 300);
+	batch_long_pkt(&bat2, 100, 0xff00001d, LONG_HANDSHAKE, 0);
+	batch_add(&bat2, &self->flow, 1, 1, false, 200);
+	plain.msg_flags = MSG_MORE;
+	ASSERT_EQ(300, quic_send_range(self, &bat2, 0, &plain));
+	plain.msg_flags = MSG_MORE | MSG_PROBE;
+	ASSERT_EQ(100, quic_send_range(self, &bat2, 1, &plain));
+	plain.msg_flags = 0;
+	ASSERT_REFUSED(EINVAL, quic_send_range(self, &bat2, 2, &plain));
+	ASSERT_EQ(100, quic_send_range(self, &bat2, 1, &plain));
 	rx_plain(_metadata, self, bat2.data, 400);
 
 	/* A packet split over calls: its middle is not a packet start. */
@@ -3318,10 +3384,6 @@ TEST_F(quic_api, sndbuf_full)
 	batch_fill(&bat, &self->flow, 1 + i, 2, 1200, 1, 0);
 	tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
 }
-
-#ifndef MSG_PROBE
-#define MSG_PROBE	0x10	/* <linux/socket.h>: route only, send nothing */
-#endif
 
 /* MSG_PROBE sends nothing: no counter moves, no packet number is used. */
 TEST_F(quic_api, counters_msg_probe)
