@@ -14,7 +14,6 @@
  */
 
 #include <crypto/scatterwalk.h>
-#include <linux/highmem.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
@@ -57,6 +56,7 @@ struct quic_tx_work {
 	void *req_extra;	/* a larger one, if the keys changed */
 	struct quic_txbuf buf;
 	struct scatterlist *sg;
+	unsigned int nents;		/* of @sg, for a whole plain call */
 	struct scatterlist ffwd[2];	/* for a packet behind long headers */
 	void *udp_cmsgs;
 };
@@ -277,30 +277,47 @@ static int quic_tx_peek_dcid(const struct msghdr *msg, u8 cid_len,
 }
 
 /*
- * A datagram may start with long-header packets that userspace protected
- * (RFC 9000 12.2, a server's Handshake before its first 1-RTT packet):
- * the offset of the short-header packet behind them, found as the
- * plaintext guard finds packets, or @len if there is none.
+ * Run the guard over the first @len bytes of @sg, the kernel's copy, a
+ * mapping at a time: to @check them (a plain send), or to find the first
+ * short-header packet.  Return: where the guard stopped, @len if it did
+ * not.
  */
-static size_t quic_tx_short_offset(struct scatterlist *sg, unsigned int nents,
-				   size_t len)
+static size_t quic_tx_guard_walk(struct quic_guard *g, struct scatterlist *sg,
+				 unsigned int nents, size_t len, bool check)
 {
 	struct sg_mapping_iter miter;
-	struct quic_guard g;
 	size_t off = 0;
 
-	quic_guard_start(&g, 0);
 	sg_miter_start(&miter, sg, nents, SG_MITER_FROM_SG);
 	while (off < len && sg_miter_next(&miter)) {
 		size_t chunk = min(miter.length, len - off);
-		size_t n = quic_guard_find(&g, miter.addr, chunk);
+		size_t n;
 
+		if (check)
+			n = quic_guard_scan(g, miter.addr, chunk) ? 0 : chunk;
+		else
+			n = quic_guard_find(g, miter.addr, chunk);
 		off += n;
 		if (n < chunk)
 			break;
 	}
 	sg_miter_stop(&miter);
 	return min(off, len);
+}
+
+/*
+ * A datagram may start with long-header packets that userspace protected
+ * (RFC 9000 12.2, a server's Handshake before its first 1-RTT packet):
+ * the offset of the short-header packet behind them, or @len if there is
+ * none.
+ */
+static size_t quic_tx_short_offset(struct scatterlist *sg, unsigned int nents,
+				   size_t len)
+{
+	struct quic_guard g;
+
+	quic_guard_start(&g, 0);
+	return quic_tx_guard_walk(&g, sg, nents, len, false);
 }
 
 /* The DCID of the first datagram's short header, read on the copy. */
@@ -379,6 +396,7 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 		return NULL;
 	w->req_size = req_size;
 	w->req_extra = NULL;
+	w->nents = 0;
 	/* Calls that encrypt nothing, or size the request later, have none. */
 	if (req_size)
 		quic_crypto_req_init(&w->crypto, (u8 *)w + req);
@@ -741,6 +759,7 @@ static struct quic_tx_work *quic_tx_copy_call(struct sock *sk,
 					      const struct quic_tx_cmsgs *tc,
 					      enum quic_stat *reason)
 {
+	size_t unread = iov_iter_count(&msg->msg_iter);
 	struct quic_tx_work *w;
 	int err = -ENOMEM;
 
@@ -755,35 +774,16 @@ static struct quic_tx_work *quic_tx_copy_call(struct sock *sk,
 	if (!quic_txbuf_reserve(&w->buf, sk, len))
 		err = quic_txbuf_next(&w->buf, w->sg, len, len,
 				      &msg->msg_iter);
-	if (err >= 0)
+	if (err >= 0) {
+		w->nents = err;
 		return w;
+	}
 	if (err == -EFAULT)
 		*reason = QUIC_STAT_ERR_FAULT;
 	quic_tx_work_free(w);
+	/* What was read before the fault stays to be read by a retry. */
+	iov_iter_revert(&msg->msg_iter, unread - iov_iter_count(&msg->msg_iter));
 	return ERR_PTR(err);
-}
-
-/* Scan the copy as UDP will send it, a page at a time. */
-static int quic_tx_guard_scan(struct quic_guard *g,
-			      const struct quic_txbuf *buf)
-{
-	unsigned int i;
-	int err = 0;
-
-	for (i = 0; i < buf->nr && !err; i++) {
-		const struct bio_vec *bv = &buf->bvec[i];
-		size_t off = bv->bv_offset, end = off + bv->bv_len;
-
-		while (off < end && !err) {
-			size_t n = min(end - off, PAGE_SIZE - offset_in_page(off));
-			u8 *p = kmap_local_page(bv->bv_page + off / PAGE_SIZE);
-
-			err = quic_guard_scan(g, p + offset_in_page(off), n);
-			kunmap_local(p);
-			off += n;
-		}
-	}
-	return err;
 }
 
 /*
@@ -807,9 +807,8 @@ static int quic_tx_send_plain(struct sock *sk, const struct msghdr *msg,
 	if (!READ_ONCE(udp_sk(sk)->pending))
 		quic_guard_start(&qsk->guard, tc->gso_size);
 	guard = qsk->guard;
-	ret = quic_tx_guard_scan(&guard, &w->buf);
-	if (ret) {
-		quic_tx_error(sk, ret, QUIC_STAT_ERR_NO_CMSG);
+	if (quic_tx_guard_walk(&guard, w->sg, w->nents, len, true) < len) {
+		ret = quic_tx_error(sk, -EINVAL, QUIC_STAT_ERR_NO_CMSG);
 	} else {
 		/* UDP's own errors on plain data are not counted here. */
 		ret = quic_base_proto(sk)->sendmsg(sk, &wire, len);
