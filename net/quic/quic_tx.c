@@ -414,11 +414,7 @@ static void quic_tx_work_free(struct quic_tx_work *w)
 	kfree_sensitive(w);
 }
 
-/*
- * A key update between the allocation and the lookup may have brought an
- * AEAD implementation with a larger request.  Rare enough for an atomic
- * allocation: the connection is held and must not wait for memory.
- */
+/* Room for an AEAD request of @size bytes, if the work area has less. */
 static int quic_tx_req_grow(struct quic_tx_work *w, unsigned int size,
 			    gfp_t gfp)
 {
@@ -435,6 +431,11 @@ static int quic_tx_req_grow(struct quic_tx_work *w, unsigned int size,
 	return 0;
 }
 
+/*
+ * A key update between the allocation and the lookup may have brought an
+ * AEAD implementation with a larger request.  Rare enough for an atomic
+ * allocation: the connection is held and must not wait for memory.
+ */
 static int quic_tx_req_fit(struct quic_tx_work *w,
 			   const struct quic_crypto_keys *keys)
 {
