@@ -2,7 +2,7 @@
 /*
  * KUnit tests of the QUIC offload: packet number recovery, nonces, header
  * protection masks and whole protected packets against published vectors,
- * the connection table, and the plaintext guard.
+ * the connection table, the plaintext guard and the transmit buffer.
  *
  * Vectors are hex strings so they read the same as in their sources:
  * RFC 9000 appendix A.3, RFC 9001 appendix A, and the header protection
@@ -18,14 +18,20 @@
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/kthread.h>
+#include <linux/net.h>
 #include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/skbuff.h>
 #include <linux/string.h>
+#include <linux/uio.h>
+#include <net/net_namespace.h>
+#include <net/sock.h>
 
 #include "quic_conn.h"
 #include "quic_crypto.h"
 #include "quic_guard.h"
+#include "quic_txbuf.h"
 
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 
@@ -1307,8 +1313,87 @@ static struct kunit_suite quic_guard_test_suite = {
 	.test_cases = quic_guard_test_cases,
 };
 
+KUNIT_DEFINE_ACTION_WRAPPER(quic_test_sock_release, sock_release,
+			    struct socket *);
+
+/* A kernel UDP socket and an empty buffer for @len bytes, test-managed. */
+static struct sock *quic_txbuf_test_sock(struct kunit *test,
+					 struct quic_txbuf *buf, size_t len)
+{
+	unsigned int max = quic_txbuf_max_frags(len);
+	struct socket *sock;
+	struct bio_vec *bvec;
+
+	KUNIT_ASSERT_EQ(test, sock_create_kern(&init_net, PF_INET, SOCK_DGRAM,
+					       IPPROTO_UDP, &sock), 0);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test,
+			quic_test_sock_release, sock), 0);
+	bvec = kunit_kcalloc(test, max, sizeof(*bvec), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, bvec);
+	quic_txbuf_init(buf, bvec, max);
+	return sock->sk;
+}
+
+/*
+ * A 64 KB batch takes a few 32 KB fragments, and UDP's splice keeps each
+ * one a single skb fragment: far below net.core.max_skb_frags.
+ */
+static void quic_txbuf_large_frags_test(struct kunit *test)
+{
+	const size_t len = U16_MAX;
+	struct quic_txbuf buf;
+	struct iov_iter iter;
+	struct sk_buff *skb;
+	struct sock *sk;
+
+	sk = quic_txbuf_test_sock(test, &buf, len);
+	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, len), 0);
+	KUNIT_EXPECT_LE(test, buf.nr, 4);
+	KUNIT_EXPECT_TRUE(test, quic_txbuf_spliceable(&buf));
+
+	skb = alloc_skb(0, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, skb);
+	quic_txbuf_iter(&buf, &iter, len);
+	KUNIT_EXPECT_EQ(test, skb_splice_from_iter(skb, &iter, len, GFP_KERNEL),
+			len);
+	KUNIT_EXPECT_EQ(test, skb_shinfo(skb)->nr_frags, buf.nr);
+	kfree_skb(skb);
+	quic_txbuf_release(&buf);
+}
+
+/* A socket that must not use the task's fragment has its own used. */
+static void quic_txbuf_socket_frag_test(struct kunit *test)
+{
+	struct page_frag *task = &current->task_frag;
+	struct page *task_page = task->page;
+	unsigned int task_offset = task->offset;
+	struct quic_txbuf buf;
+	struct sock *sk;
+
+	sk = quic_txbuf_test_sock(test, &buf, 1000);
+	sk->sk_use_task_frag = false;
+	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, 1000), 0);
+	KUNIT_EXPECT_EQ(test, buf.nr, 1);
+	KUNIT_EXPECT_PTR_EQ(test, buf.bvec[0].bv_page, sk->sk_frag.page);
+	KUNIT_EXPECT_EQ(test, sk->sk_frag.offset, buf.bvec[0].bv_offset + 1000);
+	KUNIT_EXPECT_PTR_EQ(test, task->page, task_page);
+	KUNIT_EXPECT_EQ(test, task->offset, task_offset);
+	quic_txbuf_release(&buf);
+}
+
+static struct kunit_case quic_txbuf_test_cases[] = {
+	KUNIT_CASE(quic_txbuf_large_frags_test),
+	KUNIT_CASE(quic_txbuf_socket_frag_test),
+	{}
+};
+
+static struct kunit_suite quic_txbuf_test_suite = {
+	.name = "quic_txbuf",
+	.test_cases = quic_txbuf_test_cases,
+};
+
 kunit_test_suites(&quic_crypto_test_suite, &quic_conn_test_suite,
-		  &quic_guard_test_suite);
+		  &quic_guard_test_suite, &quic_txbuf_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the QUIC crypto offload");
 MODULE_LICENSE("GPL");

@@ -589,6 +589,7 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 /*
  * What UDP sends for the call: the caller's address and other cmsgs, and
  * the kernel's copy of the data, whose fragments are never written again.
+ * UDP splices them into its skb, or copies them if they are too many.
  */
 static void quic_tx_wire_init(struct msghdr *wire, const struct msghdr *msg,
 			      struct quic_tx_work *w, size_t wire_len,
@@ -599,10 +600,11 @@ static void quic_tx_wire_init(struct msghdr *wire, const struct msghdr *msg,
 		.msg_namelen	= msg->msg_namelen,
 		.msg_control	= w->udp_cmsgs,
 		.msg_controllen	= udp_len,
-		.msg_flags	= (msg->msg_flags & ~(MSG_INTERNAL_SENDMSG_FLAGS |
-						      MSG_ZEROCOPY)) |
-				  MSG_SPLICE_PAGES | MSG_NO_SHARED_FRAGS,
+		.msg_flags	= msg->msg_flags & ~(MSG_INTERNAL_SENDMSG_FLAGS |
+						     MSG_ZEROCOPY),
 	};
+	if (quic_txbuf_spliceable(&w->buf))
+		wire->msg_flags |= MSG_SPLICE_PAGES | MSG_NO_SHARED_FRAGS;
 	quic_txbuf_iter(&w->buf, &wire->msg_iter, wire_len);
 }
 

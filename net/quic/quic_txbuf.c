@@ -2,18 +2,20 @@
 /*
  * Transmit buffer of one sendmsg().
  *
- * The whole batch is reserved up front from the task's page fragment, as
- * one stream: a packet may straddle two fragments, but every fragment after
- * the first starts a fresh page and is used to its end.  UDP splits each
- * fragment into order-0 pages when it splices them, so packing the stream
- * keeps the largest datagram within MAX_SKB_FRAGS pages.  The buffer holds
- * a reference on each fragment until UDP has taken its own, so no byte is
+ * The whole batch is reserved up front from the socket's page fragment,
+ * as one stream: a packet may straddle two fragments, but every fragment
+ * after the first starts a fresh one and is used to its end.  Fragments
+ * are 32 KB when the allocator has them, so a 64 KB batch takes at most
+ * three, and UDP splices each into one skb fragment.  The buffer holds a
+ * reference on each fragment until UDP has taken its own, so no byte is
  * reused while an skb may still point at it.
  */
 
+#include <kunit/visibility.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/uio.h>
+#include <net/hotdata.h>
 #include <net/sock.h>
 
 #include "quic_txbuf.h"
@@ -28,6 +30,7 @@ unsigned int quic_txbuf_max_frags(size_t len)
 {
 	return DIV_ROUND_UP(len, PAGE_SIZE) + 1;
 }
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_max_frags);
 
 /**
  * quic_txbuf_init() - prepare an empty buffer
@@ -44,28 +47,22 @@ void quic_txbuf_init(struct quic_txbuf *buf, struct bio_vec *bvec,
 	buf->idx = 0;
 	buf->off = 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_init);
 
-/**
- * quic_txbuf_reserve() - take @len bytes of page fragments
- * @buf: empty buffer
- * @sk: socket to allocate for
- * @len: stream length
- *
- * Uses the task's page fragment, as UDP's own lockless send path does, so
- * concurrent senders on one socket never share a fragment being filled.
- *
- * Return: 0 or -ENOMEM; on error quic_txbuf_release() still applies.
+/*
+ * As sk_page_frag_refill(), without what it does for TCP when memory is
+ * short: shrinking sk_sndbuf to what is queued, which for UDP is nothing,
+ * would leave the socket at SOCK_MIN_SNDBUF for good.
  */
-int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len)
+static int quic_txbuf_take(struct quic_txbuf *buf, struct sock *sk,
+			   struct page_frag *pfrag, size_t len)
 {
-	struct page_frag *pfrag = &current->task_frag;
-
 	while (len) {
 		unsigned int take;
 
 		if (WARN_ON_ONCE(buf->nr == buf->max))
 			return -ENOMEM;
-		if (!sk_page_frag_refill(sk, pfrag))
+		if (!skb_page_frag_refill(32U, pfrag, sk->sk_allocation))
 			return -ENOMEM;
 
 		take = min_t(size_t, len, pfrag->size - pfrag->offset);
@@ -79,6 +76,50 @@ int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len)
 }
 
 /**
+ * quic_txbuf_reserve() - take @len bytes of page fragments
+ * @buf: empty buffer
+ * @sk: socket to allocate for
+ * @len: stream length
+ *
+ * Uses sk_page_frag(): the task's fragment, as UDP's own lockless send
+ * path does, so concurrent senders on one socket never share a fragment
+ * being filled.  A socket that must not use it (sk_use_task_frag is
+ * false for kernel users that send from memory reclaim) has its own,
+ * which UDP fills under the socket lock, so it is taken under that lock.
+ *
+ * Return: 0 or -ENOMEM; on error quic_txbuf_release() still applies.
+ */
+int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len)
+{
+	struct page_frag *pfrag = sk_page_frag(sk);
+	int err;
+
+	if (pfrag == &current->task_frag)
+		return quic_txbuf_take(buf, sk, pfrag, len);
+	lock_sock(sk);
+	err = quic_txbuf_take(buf, sk, pfrag, len);
+	release_sock(sk);
+	return err;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_reserve);
+
+/**
+ * quic_txbuf_spliceable() - whether UDP can take the fragments as they are
+ * @buf: reserved buffer
+ *
+ * Only when the 32 KB fragments cannot be had does a batch take more
+ * fragments than net.core.max_skb_frags lets an skb hold; UDP then copies
+ * it into fragments of its own instead.
+ *
+ * Return: true if the buffer can be sent with MSG_SPLICE_PAGES.
+ */
+bool quic_txbuf_spliceable(const struct quic_txbuf *buf)
+{
+	return buf->nr <= READ_ONCE(net_hotdata.sysctl_max_skb_frags);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_spliceable);
+
+/**
  * quic_txbuf_release() - drop the buffer's page references
  * @buf: buffer, reserved or not
  */
@@ -90,6 +131,7 @@ void quic_txbuf_release(struct quic_txbuf *buf)
 		put_page(buf->bvec[i].bv_page);
 	buf->nr = 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_release);
 
 /* Number of fragments the next @len bytes of the stream touch, or 0. */
 static unsigned int quic_txbuf_span(const struct quic_txbuf *buf,
@@ -178,3 +220,4 @@ void quic_txbuf_iter(const struct quic_txbuf *buf, struct iov_iter *iter,
 {
 	iov_iter_bvec(iter, ITER_SOURCE, buf->bvec, buf->nr, len);
 }
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_iter);

@@ -36,6 +36,7 @@ void quic_txbuf_init(struct quic_txbuf *buf, struct bio_vec *bvec,
 		     unsigned int max);
 int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len);
 void quic_txbuf_release(struct quic_txbuf *buf);
+bool quic_txbuf_spliceable(const struct quic_txbuf *buf);
 int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 		    unsigned int len, unsigned int fill,
 		    struct iov_iter *from);

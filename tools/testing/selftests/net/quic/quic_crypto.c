@@ -1017,6 +1017,33 @@ TEST_F(quic, max_datagram)
 	still_works(_metadata, self);
 }
 
+/*
+ * net.core.max_skb_frags bounds the fragments UDP may splice into an skb.
+ * A 64 KB batch takes a few 32 KB page fragments, and if it takes more
+ * than the limit UDP copies it instead: either way it is sent.
+ */
+TEST_F(quic, max_skb_frags)
+{
+	static const char * const limits[] = { "4", "2", "1" };
+	struct quic_send_args a = tx_args(self, &self->flow, 1);
+	unsigned int i;
+
+	a.gso_size = 1200;
+	for (i = 0; i < ARRAY_SIZE(limits); i++) {
+		ASSERT_EQ(0, quic_knob_set("/proc/sys/net/core/max_skb_frags",
+					   limits[i]));
+		describe("max_skb_frags %s: 54 segments of 1200 bytes",
+			 limits[i]);
+		batch_fill(&bat, &self->flow, 1, 2, 1200 - QUIC_TAG_LEN, 54, 0);
+		tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+
+		describe("max_skb_frags %s: one packet", limits[i]);
+		batch_fill(&bat, &self->flow, 1, 2, 1200 - QUIC_TAG_LEN, 1, 0);
+		tx_check(_metadata, self, &self->flow, &bat, &a, NULL, 0);
+	}
+	quic_knobs_restore();
+}
+
 /* ------------------------------------------------------------------ */
 /* Datagrams led by long-header packets (RFC 9000 12.2)                 */
 

@@ -3222,3 +3222,72 @@ TEST_F_TIMEOUT(race, alloc_failures_random, 300)
 }
 
 TEST_HARNESS_MAIN
+
+/*
+ * Every page allocation of one 64 KB send fails, so the page fragment
+ * cannot be refilled: the call fails with ENOMEM, and SO_SNDBUF is what
+ * it was.  TCP shrinks its send buffer to what is queued when that
+ * happens; on UDP nothing is queued, and the socket would be left at
+ * the minimum for good.
+ */
+TEST_F(race, sndbuf_after_failed_refill)
+{
+	static const char * const knobs[][2] = {
+		{ "task-filter", "Y" }, { "interval", "1" },
+		{ "times", "-1" }, { "space", "0" }, { "probability", "100" },
+	};
+	const int gso = 1200, n = 54;
+	struct quic_send_args a = {
+		.addr = (struct sockaddr *)&self->dst,
+		.addrlen = self->dst_len, .cid_len = CID_LEN,
+	};
+	struct iovec iov = { .iov_base = pkt };
+	int fd, mif, i, j, err, sndbuf, now;
+	socklen_t optlen = sizeof(int);
+	char path[128];
+	ssize_t ret;
+
+	fd = quic_fault_setup();
+	if (fd < 0)
+		SKIP(return, "no fault injection (failslab, fail_page_alloc)");
+	close(fd);
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		snprintf(path, sizeof(path), "/sys/kernel/debug/fail_page_alloc/%s",
+			 knobs[i][0]);
+		ASSERT_EQ(0, quic_knob_set(path, knobs[i][1])) TH_LOG("%s", path);
+	}
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_UDP, UDP_SEGMENT, &gso,
+				sizeof(gso)));
+	ASSERT_EQ(0, getsockopt(self->sfd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+				&optlen));
+	mif = open("/proc/thread-self/make-it-fail", O_WRONLY);
+	ASSERT_GE(mif, 0);
+
+	/* The first send leaves the work area cached and a fragment in use. */
+	for (i = 0; i < 3; i++) {
+		iov.iov_len = batch_fill(pkt, &self->flow, i * 100,
+					 gso - QUIC_TAG_LEN, n, 0);
+		a.next_pkt_num = i * 100;
+		if (i == 1)
+			make_it_fail(mif, true);
+		ret = quic_sendmsg(self->sfd, &iov, 1, &a);
+		err = errno;
+		make_it_fail(mif, false);
+		if (i == 1) {
+			ASSERT_EQ(-1, ret);
+			ASSERT_EQ(ENOMEM, err) TH_LOG("%s", strerror(err));
+			ASSERT_EQ(0, getsockopt(self->sfd, SOL_SOCKET,
+						SO_SNDBUF, &now, &optlen));
+			ASSERT_EQ(sndbuf, now)
+				TH_LOG("SO_SNDBUF %d, was %d", now, sndbuf);
+			continue;
+		}
+		ASSERT_EQ((ssize_t)iov.iov_len, ret) TH_LOG("%s", strerror(err));
+		for (j = 0; j < n; j++)
+			ASSERT_EQ(gso, quic_recv(self->rfd, dgram,
+						 sizeof(dgram), RX_WAIT_MS))
+				TH_LOG("send %d, datagram %d", i, j);
+	}
+	close(mif);
+	quic_knobs_restore();
+}
