@@ -1323,11 +1323,12 @@ static struct sock *quic_txbuf_test_sock(struct kunit *test,
 	unsigned int max = quic_txbuf_max_frags(len);
 	struct socket *sock;
 	struct bio_vec *bvec;
+	int err;
 
 	KUNIT_ASSERT_EQ(test, sock_create_kern(&init_net, PF_INET, SOCK_DGRAM,
 					       IPPROTO_UDP, &sock), 0);
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test,
-			quic_test_sock_release, sock), 0);
+	err = kunit_add_action_or_reset(test, quic_test_sock_release, sock);
+	KUNIT_ASSERT_EQ(test, err, 0);
 	bvec = kunit_kcalloc(test, max, sizeof(*bvec), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, bvec);
 	quic_txbuf_init(buf, bvec, max);
