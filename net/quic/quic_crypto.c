@@ -10,6 +10,8 @@
 #include <crypto/aead.h>
 #include <crypto/scatterwalk.h>
 #include <kunit/visibility.h>
+#include <linux/atomic.h>
+#include <linux/completion.h>
 #include <linux/kernel.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -307,20 +309,58 @@ EXPORT_SYMBOL_IF_KUNIT(quic_crypto_req_size);
  * @req: state to initialise
  * @aead_mem: quic_crypto_req_size() bytes, kmalloc() aligned, that outlive
  *	@req
- *
- * The AEAD may complete asynchronously; quic_packet_protect() then sleeps
- * until it is done, so callers must be allowed to sleep.
  */
 void quic_crypto_req_init(struct quic_crypto_req *req, void *aead_mem)
 {
 	req->aead = aead_mem;
-	crypto_init_wait(&req->wait);
-	aead_request_set_callback(req->aead,
-				  CRYPTO_TFM_REQ_MAY_SLEEP |
-				  CRYPTO_TFM_REQ_MAY_BACKLOG,
-				  crypto_req_done, &req->wait);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_req_init);
+
+/**
+ * quic_crypto_batch_init() - an empty batch of AEAD requests
+ * @batch: batch to initialise
+ */
+void quic_crypto_batch_init(struct quic_crypto_batch *batch)
+{
+	init_completion(&batch->done);
+	atomic_set(&batch->pending, 1);
+	batch->err = 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_batch_init);
+
+static void quic_crypto_batch_done(void *data, int err)
+{
+	struct quic_crypto_batch *batch = data;
+
+	/* A backlogged request started; its completion is still to come. */
+	if (err == -EINPROGRESS)
+		return;
+	if (err)
+		cmpxchg(&batch->err, 0, err);
+	if (atomic_dec_and_test(&batch->pending))
+		complete(&batch->done);
+}
+
+/**
+ * quic_crypto_batch_wait() - wait until no request of @batch is in flight
+ * @batch: batch the requests were submitted to
+ *
+ * Sleeps.  The batch is empty again on return, ready for more requests.
+ *
+ * Return: 0, or the first error an asynchronous completion reported since
+ * the batch was last empty.
+ */
+int quic_crypto_batch_wait(struct quic_crypto_batch *batch)
+{
+	int err;
+
+	if (!atomic_dec_and_test(&batch->pending))
+		wait_for_completion(&batch->done);
+	err = batch->err;
+	quic_crypto_batch_init(batch);
+	return err;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_batch_wait);
 
 /**
  * quic_pn_decode() - recover a full packet number (RFC 9000, appendix A.3)
@@ -454,9 +494,9 @@ static void quic_hp_apply(const struct quic_crypto_keys *keys, u8 *hdr,
 }
 
 /**
- * quic_packet_protect() - encrypt one packet in place and protect its header
+ * quic_packet_seal() - encrypt the payload of one packet in place
  * @keys: packet protection state of the connection
- * @req: scratch state from quic_crypto_req_init()
+ * @req: scratch state from quic_crypto_req_init(), not in flight
  * @sg: the packet: @hdr_len header bytes, @payload_len payload bytes and
  *	QUIC_TAG_SIZE bytes of room for the tag
  * @hdr: copy of the unprotected header, the first @hdr_len bytes of @sg
@@ -465,21 +505,25 @@ static void quic_hp_apply(const struct quic_crypto_keys *keys, u8 *hdr,
  *	QUIC_HP_SAMPLE_SIZE bytes sampled 4 bytes after the packet number
  * @pn: full packet number
  *
- * The header is the AEAD's associated data.  On return @hdr holds the
- * protected header, which has also been written back to @sg.  May sleep.
+ * The header is the AEAD's associated data and stays as it is: header
+ * protection needs the ciphertext, see quic_packet_hp_protect().  May
+ * sleep.
  *
- * Return: 0; -ENOKEY if the packet's key phase has no key (nothing is
- * written then); or a negative errno from the AEAD.
+ * Return: 0 once the payload is encrypted; -EINPROGRESS if the AEAD works
+ * on it asynchronously: @req, @sg and @keys must then stay as they are
+ * until quic_crypto_batch_wait() on @batch returns; -ENOKEY if the
+ * packet's key phase has no key (nothing is written then); or a negative
+ * errno from the AEAD.
  */
-int quic_packet_protect(const struct quic_crypto_keys *keys,
-			struct quic_crypto_req *req, struct scatterlist *sg,
-			u8 *hdr, unsigned int hdr_len,
-			unsigned int payload_len, u64 pn)
+int quic_packet_seal(const struct quic_crypto_keys *keys,
+		     struct quic_crypto_req *req, struct scatterlist *sg,
+		     const u8 *hdr, unsigned int hdr_len,
+		     unsigned int payload_len, u64 pn,
+		     struct quic_crypto_batch *batch)
 {
 	const struct quic_aead_key *ak = quic_aead_key_for(keys, hdr[0]);
 	unsigned int pn_len = quic_pn_len(hdr[0]);
 	unsigned int sample_off = hdr_len - pn_len + QUIC_PN_MAX_LEN;
-	u8 sample[QUIC_HP_SAMPLE_SIZE];
 	int err;
 
 	if (WARN_ON_ONCE(sample_off + QUIC_HP_SAMPLE_SIZE >
@@ -490,15 +534,43 @@ int quic_packet_protect(const struct quic_crypto_keys *keys,
 
 	quic_aead_iv_build(keys->cipher, req->iv, ak->iv, pn);
 	aead_request_set_tfm(req->aead, ak->tfm);
+	aead_request_set_callback(req->aead,
+				  CRYPTO_TFM_REQ_MAY_SLEEP |
+				  CRYPTO_TFM_REQ_MAY_BACKLOG,
+				  quic_crypto_batch_done, batch);
 	aead_request_set_ad(req->aead, hdr_len);
 	aead_request_set_crypt(req->aead, sg, sg, payload_len, req->iv);
-	err = crypto_wait_req(crypto_aead_encrypt(req->aead), &req->wait);
-	if (err)
-		return err;
+
+	atomic_inc(&batch->pending);
+	err = crypto_aead_encrypt(req->aead);
+	if (err == -EINPROGRESS || err == -EBUSY)
+		return -EINPROGRESS;
+	/* Done here: no completion will run.  The submitter's count stays. */
+	atomic_dec(&batch->pending);
+	return err;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_packet_seal);
+
+/**
+ * quic_packet_hp_protect() - protect the header of an encrypted packet
+ * @keys: packet protection state of the connection
+ * @sg: the packet, its payload encrypted by quic_packet_seal()
+ * @hdr: copy of the unprotected header, the first @hdr_len bytes of @sg
+ * @hdr_len: header length, up to and including the packet number
+ *
+ * On return @hdr holds the protected header, which has also been written
+ * back to @sg.
+ */
+void quic_packet_hp_protect(const struct quic_crypto_keys *keys,
+			    struct scatterlist *sg, u8 *hdr,
+			    unsigned int hdr_len)
+{
+	unsigned int pn_len = quic_pn_len(hdr[0]);
+	unsigned int sample_off = hdr_len - pn_len + QUIC_PN_MAX_LEN;
+	u8 sample[QUIC_HP_SAMPLE_SIZE];
 
 	scatterwalk_map_and_copy(sample, sg, sample_off, sizeof(sample), 0);
 	quic_hp_apply(keys, hdr, hdr_len, pn_len, sample);
 	scatterwalk_map_and_copy(hdr, sg, 0, hdr_len, 1);
-	return 0;
 }
-EXPORT_SYMBOL_IF_KUNIT(quic_packet_protect);
+EXPORT_SYMBOL_IF_KUNIT(quic_packet_hp_protect);

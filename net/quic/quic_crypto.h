@@ -9,6 +9,8 @@
 
 #include <crypto/aes.h>
 #include <crypto/chacha.h>
+#include <linux/atomic.h>
+#include <linux/completion.h>
 #include <linux/crypto.h>
 #include <linux/gfp_types.h>
 #include <linux/refcount.h>
@@ -110,15 +112,31 @@ struct quic_crypto_keys {
 };
 
 /**
- * struct quic_crypto_req - scratch state to protect packets with
+ * struct quic_crypto_req - scratch state to protect a packet with
  * @aead: AEAD request, sized by quic_crypto_req_size() for the keys in use
- * @wait: completion for AEAD implementations that finish asynchronously
  * @iv: nonce (or CCM counter block) of the packet being protected
  */
 struct quic_crypto_req {
 	struct aead_request *aead;
-	struct crypto_wait wait;
 	u8 iv[QUIC_AEAD_IV_MAX];
+};
+
+/**
+ * struct quic_crypto_batch - AEAD requests submitted together
+ * @done: completed by the last asynchronous completion, once the
+ *	submitter has let go of its own count
+ * @pending: requests in flight, plus one held by the submitter
+ * @err: first error an asynchronous completion reported
+ *
+ * An asynchronous implementation owns a request from its submission
+ * until its completion runs, whatever the submission returned on the way
+ * (-EINPROGRESS, or -EBUSY when it went to the backlog), so the requests,
+ * their memory and the keys stay until quic_crypto_batch_wait() returns.
+ */
+struct quic_crypto_batch {
+	struct completion done;
+	atomic_t pending;
+	int err;
 };
 
 /* Length of the packet number, from the unprotected first byte */
@@ -143,6 +161,8 @@ int quic_crypto_keys_retire(struct quic_crypto_keys *dst,
 
 unsigned int quic_crypto_req_size(const struct quic_crypto_keys *keys);
 void quic_crypto_req_init(struct quic_crypto_req *req, void *aead_mem);
+void quic_crypto_batch_init(struct quic_crypto_batch *batch);
+int quic_crypto_batch_wait(struct quic_crypto_batch *batch);
 
 u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len);
 void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
@@ -150,10 +170,14 @@ void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
 void quic_hp_mask(const struct quic_crypto_keys *keys,
 		  const u8 sample[QUIC_HP_SAMPLE_SIZE],
 		  u8 mask[QUIC_HP_MASK_SIZE]);
-int quic_packet_protect(const struct quic_crypto_keys *keys,
-			struct quic_crypto_req *req, struct scatterlist *sg,
-			u8 *hdr, unsigned int hdr_len,
-			unsigned int payload_len, u64 pn);
+int quic_packet_seal(const struct quic_crypto_keys *keys,
+		     struct quic_crypto_req *req, struct scatterlist *sg,
+		     const u8 *hdr, unsigned int hdr_len,
+		     unsigned int payload_len, u64 pn,
+		     struct quic_crypto_batch *batch);
+void quic_packet_hp_protect(const struct quic_crypto_keys *keys,
+			    struct scatterlist *sg, u8 *hdr,
+			    unsigned int hdr_len);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 void quic_hp_key_init(struct quic_crypto_keys *keys, const u8 *hp_key);

@@ -37,6 +37,7 @@ static const char *const quic_stat_names[QUIC_STAT_MAX] = {
 	[QUIC_STAT_TX_KEY_RETIRE]	= "QuicTxKeyRetire",
 	[QUIC_STAT_TX_SNDBUF_FULL]	= "QuicTxSndbufFull",
 	[QUIC_STAT_TX_COALESCED]	= "QuicTxCoalesced",
+	[QUIC_STAT_TX_ASYNC_CRYPTO]	= "QuicTxAsyncCrypto",
 	[QUIC_STAT_ERR_SOCKOPT]		= "QuicTxErrSockopt",
 	[QUIC_STAT_ERR_CMSG]		= "QuicTxErrCmsg",
 	[QUIC_STAT_ERR_NO_CMSG]		= "QuicTxErrNoCmsg",

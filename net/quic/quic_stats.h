@@ -20,6 +20,7 @@ enum quic_stat {
 	QUIC_STAT_TX_KEY_RETIRE,	/* key phases retired */
 	QUIC_STAT_TX_SNDBUF_FULL,	/* EAGAIN: backpressure, not an error */
 	QUIC_STAT_TX_COALESCED,		/* datagrams led by long-header packets */
+	QUIC_STAT_TX_ASYNC_CRYPTO,	/* packets the AEAD did asynchronously */
 	/* Errors, each also counted in QUIC_STAT_TX_SW_ERROR */
 	QUIC_STAT_ERR_SOCKOPT,
 	QUIC_STAT_ERR_CMSG,

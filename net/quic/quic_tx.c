@@ -49,15 +49,31 @@ struct quic_tx_batch {
 	unsigned int stride;	/* plaintext bytes of each packet but the last */
 };
 
+/* An AEAD request and the scatterlist of the packet it works on. */
+struct quic_tx_slot {
+	struct quic_crypto_req crypto;
+	struct scatterlist *sg;
+	struct scatterlist ffwd[2];	/* for a packet behind long headers */
+};
+
+/* Requests in flight at most for one call of an asynchronous AEAD */
+#define QUIC_TX_SLOTS		16
+/* quic_tx_work.hp_from when no header waits for its packet's AEAD */
+#define QUIC_TX_HP_DONE		UINT_MAX
+
 /* Working memory of one encrypting call, a single allocation. */
 struct quic_tx_work {
-	struct quic_crypto_req crypto;
-	unsigned int req_size;	/* room for the AEAD request */
+	struct quic_tx_slot slot;	/* the first request, on @sg */
+	unsigned int req_size;	/* room for its AEAD request */
 	void *req_extra;	/* a larger one, if the keys changed */
+	struct quic_tx_slot *pool;	/* more, for an asynchronous AEAD */
+	unsigned int pool_len;
+	unsigned int busy;	/* slots in flight, in order from @slot */
+	unsigned int hp_from;	/* first packet whose header waits */
+	struct quic_crypto_batch batch;
 	struct quic_txbuf buf;
 	struct scatterlist *sg;
 	unsigned int nents;		/* of @sg, for a whole plain call */
-	struct scatterlist ffwd[2];	/* for a packet behind long headers */
 	void *udp_cmsgs;
 };
 
@@ -68,6 +84,7 @@ struct quic_tx_pns {
 	u64 prev;		/* for quic_conn_pn_unclaim() */
 	unsigned int coalesced;	/* datagrams led by long-header packets */
 	size_t passed;		/* bytes of those packets */
+	unsigned int async;	/* packets the AEAD completed asynchronously */
 };
 
 static bool quic_tx_is_encrypt_cmsg(const struct cmsghdr *cmsg)
@@ -396,12 +413,16 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 		return NULL;
 	w->req_size = req_size;
 	w->req_extra = NULL;
+	w->pool = NULL;
+	w->pool_len = 0;
 	w->nents = 0;
 	/* Calls that encrypt nothing, or size the request later, have none. */
 	if (req_size)
-		quic_crypto_req_init(&w->crypto, (u8 *)w + req);
+		quic_crypto_req_init(&w->slot.crypto, (u8 *)w + req);
+	quic_crypto_batch_init(&w->batch);
 	quic_txbuf_init(&w->buf, (struct bio_vec *)((u8 *)w + bvec), frags);
 	w->sg = (struct scatterlist *)((u8 *)w + sg);
+	w->slot.sg = w->sg;
 	w->udp_cmsgs = udp_len ? (u8 *)w + cmsgs : NULL;
 	return w;
 }
@@ -409,7 +430,8 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 static void quic_tx_work_free(struct quic_tx_work *w)
 {
 	quic_txbuf_release(&w->buf);
-	/* The request context held per-packet AEAD state. */
+	/* The request contexts held per-packet AEAD state. */
+	kfree_sensitive(w->pool);
 	kfree_sensitive(w->req_extra);
 	kfree_sensitive(w);
 }
@@ -427,7 +449,7 @@ static int quic_tx_req_grow(struct quic_tx_work *w, unsigned int size,
 		return -ENOMEM;
 	}
 	w->req_size = size;
-	quic_crypto_req_init(&w->crypto, w->req_extra);
+	quic_crypto_req_init(&w->slot.crypto, w->req_extra);
 	return 0;
 }
 
@@ -484,13 +506,95 @@ static int quic_tx_copy_batch(struct sock *sk, struct msghdr *msg,
 }
 
 /*
- * Check and protect the next packet of the batch, already in the
- * fragments.  Packet numbers only grow: within the call, and from the
- * connection's previous calls.
+ * More slots, once the AEAD went asynchronous, for as many of the @left
+ * packets still to submit as QUIC_TX_SLOTS allows, each with a request
+ * for @keys and a table for a packet of up to @max_len bytes.  Without
+ * waiting for memory: the connection is held.  Return: slots added.
+ */
+static unsigned int quic_tx_pool_alloc(struct quic_tx_work *w,
+				       const struct quic_crypto_keys *keys,
+				       unsigned int left, unsigned int max_len)
+{
+	unsigned int n = min(left, QUIC_TX_SLOTS - 1);
+	unsigned int ents = quic_txbuf_max_frags(max_len);
+	unsigned int req_size = quic_crypto_req_size(keys);
+	size_t size = 0, slots, reqs, sgs;
+	unsigned int i;
+	u8 *mem;
+
+	slots = quic_tx_layout(&size, __alignof__(struct quic_tx_slot),
+			       n * sizeof(struct quic_tx_slot));
+	reqs = quic_tx_layout(&size, CRYPTO_MINALIGN,
+			      n * ALIGN(req_size, CRYPTO_MINALIGN));
+	sgs = quic_tx_layout(&size, __alignof__(struct scatterlist),
+			     n * ents * sizeof(struct scatterlist));
+	mem = kmalloc(size, GFP_ATOMIC | __GFP_NOWARN);
+	if (!mem)
+		return 0;
+	w->pool = (struct quic_tx_slot *)(mem + slots);
+	for (i = 0; i < n; i++) {
+		quic_crypto_req_init(&w->pool[i].crypto, mem + reqs +
+				     i * ALIGN(req_size, CRYPTO_MINALIGN));
+		w->pool[i].sg = (struct scatterlist *)(mem + sgs) + i * ents;
+	}
+	w->pool_len = n;
+	return n;
+}
+
+/*
+ * The slot for the next packet: the first one not in flight.  When all
+ * are, and no more can be had, wait for them.
+ */
+static struct quic_tx_slot *quic_tx_slot_get(struct quic_tx_work *w,
+					     const struct quic_crypto_keys *keys,
+					     unsigned int left,
+					     unsigned int max_len, int *err)
+{
+	if (w->busy && !w->pool)
+		quic_tx_pool_alloc(w, keys, left, max_len);
+	if (w->busy && w->busy <= w->pool_len)
+		return &w->pool[w->busy - 1];
+	if (w->busy) {
+		w->busy = 0;
+		*err = quic_crypto_batch_wait(&w->batch);
+		if (*err)
+			return NULL;
+	}
+	return &w->slot;
+}
+
+/* The header of a packet in @sg, behind long-header packets or not. */
+static struct scatterlist *quic_tx_short_hdr(struct quic_tx_slot *slot,
+					     int nents, unsigned int *len,
+					     u8 *hdr, unsigned int min_len,
+					     size_t *off)
+{
+	struct scatterlist *sg = slot->sg;
+
+	*off = 0;
+	/* quic_tx_plan() made sure every datagram holds this much. */
+	scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
+	if (!(hdr[0] & QUIC_HDR_FORM_LONG))
+		return sg;
+	*off = quic_tx_short_offset(sg, nents, *len);
+	if (*len - *off < min_len)
+		return NULL;
+	sg = scatterwalk_ffwd(slot->ffwd, sg, *off);
+	scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
+	*len -= *off;
+	return sg;
+}
+
+/*
+ * Check and protect packet @idx of the batch, already in the fragments.
+ * Packet numbers only grow: within the call, and from the connection's
+ * previous calls.  Once an AEAD request is in flight, header protection
+ * waits for the end of the batch: it needs the ciphertext.
  */
 static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 			       const struct quic_crypto_keys *keys,
-			       unsigned int len, bool first, u64 *expected,
+			       struct quic_tx_slot *slot, unsigned int idx,
+			       unsigned int len, u64 *expected,
 			       struct quic_tx_pns *pns, enum quic_stat *reason)
 {
 	unsigned int cid_len = conn->dcid.len;
@@ -499,31 +603,24 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 	struct scatterlist *sg;
 	u8 hdr[QUIC_SHORT_HDR_MAX];
 	int nents, err;
-	size_t off = 0;
+	size_t off;
 	u64 pn;
 
-	nents = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, 0, NULL);
+	nents = quic_txbuf_next(&w->buf, slot->sg, len + QUIC_TAG_SIZE, 0,
+				NULL);
 	if (nents < 0) {
 		*reason = QUIC_STAT_ERR_NOMEM;
 		return nents;
 	}
 
-	/* quic_tx_plan() made sure every datagram holds this much. */
-	sg = w->sg;
-	scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
 	*reason = QUIC_STAT_ERR_BAD_PACKET;
-	if (hdr[0] & QUIC_HDR_FORM_LONG) {
-		off = quic_tx_short_offset(w->sg, nents, len);
-		if (len - off < min_len)
-			return -EINVAL;
-		sg = scatterwalk_ffwd(w->ffwd, w->sg, off);
-		scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
-		len -= off;
+	sg = quic_tx_short_hdr(slot, nents, &len, hdr, min_len, &off);
+	if (!sg || memcmp(hdr + 1, conn->dcid.id, cid_len))
+		return -EINVAL;
+	if (off) {
 		pns->coalesced++;
 		pns->passed += off;
 	}
-	if (memcmp(hdr + 1, conn->dcid.id, cid_len))
-		return -EINVAL;
 
 	pn_len = quic_pn_len(hdr[0]);
 	hdr_len = 1 + cid_len + pn_len;
@@ -532,24 +629,64 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 	if (pn > QUIC_PN_MAX)
 		return -EINVAL;
 	/* Checked again when the numbers are claimed, after encryption. */
-	if (first ? pn < (u64)atomic64_read(&conn->next_pn) : pn < *expected) {
+	if (!idx ? pn < (u64)atomic64_read(&conn->next_pn) : pn < *expected) {
 		*reason = QUIC_STAT_ERR_PACKET_NUMBER;
 		return -ERANGE;
 	}
 
-	err = quic_packet_protect(keys, &w->crypto, sg, hdr, hdr_len,
-				  len - hdr_len, pn);
+	err = quic_packet_seal(keys, &slot->crypto, sg, hdr, hdr_len,
+			       len - hdr_len, pn, &w->batch);
+	if (err == -EINPROGRESS) {
+		w->busy++;
+		pns->async++;
+		w->hp_from = min(w->hp_from, idx);
+		err = 0;
+	} else if (!err && w->hp_from == QUIC_TX_HP_DONE) {
+		quic_packet_hp_protect(keys, sg, hdr, hdr_len);
+	}
 	if (err) {
 		*reason = err == -ENOKEY ? QUIC_STAT_ERR_NO_KEY :
 					   QUIC_STAT_ERR_CRYPTO;
 		return err;
 	}
-	if (first)
+	if (!idx)
 		pns->first = pn;
 	pns->last = pn;
 	/* The next packet is expected to follow this one. */
 	*expected = pn + 1;
 	return 0;
+}
+
+/* Header protection of the packets from @w->hp_from on, all encrypted. */
+static void quic_tx_hp_waiting(struct quic_tx_work *w,
+			       const struct quic_crypto_keys *keys,
+			       const struct quic_tx_batch *b,
+			       unsigned int cid_len)
+{
+	unsigned int min_len = 1 + cid_len + QUIC_PN_MAX_LEN;
+	u8 hdr[QUIC_SHORT_HDR_MAX];
+	struct scatterlist *sg;
+	size_t left = b->len;
+	unsigned int i;
+	size_t off;
+
+	quic_txbuf_rewind(&w->buf);
+	for (i = 0; left; i++) {
+		unsigned int len = min_t(size_t, left, b->stride);
+		int nents;
+
+		left -= len;
+		/* Checked by quic_tx_protect_one(): cannot fail here. */
+		nents = quic_txbuf_next(&w->buf, w->slot.sg,
+					len + QUIC_TAG_SIZE, 0, NULL);
+		if (i < w->hp_from || WARN_ON_ONCE(nents < 0))
+			continue;
+		sg = quic_tx_short_hdr(&w->slot, nents, &len, hdr, min_len,
+				       &off);
+		if (!WARN_ON_ONCE(!sg))
+			quic_packet_hp_protect(keys, sg, hdr,
+					       1 + cid_len + quic_pn_len(hdr[0]));
+	}
 }
 
 static int quic_tx_protect_batch(struct quic_tx_work *w,
@@ -559,23 +696,41 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 				 enum quic_stat *reason)
 {
 	struct quic_conn_keys *keys = quic_conn_keys_get(conn);
+	unsigned int packets = DIV_ROUND_UP(b->len, b->stride);
+	struct quic_tx_slot *slot;
 	size_t left = b->len;
-	int err;
+	unsigned int i;
+	int err, done;
 
 	pns->coalesced = 0;
 	pns->passed = 0;
+	pns->async = 0;
+	w->busy = 0;
+	w->hp_from = QUIC_TX_HP_DONE;
 	err = quic_tx_req_fit(w, &keys->tx);
 	if (err)
 		*reason = QUIC_STAT_ERR_NOMEM;
 
-	while (!err && left) {
+	for (i = 0; !err && left; i++) {
 		unsigned int len = min_t(size_t, left, b->stride);
 
-		err = quic_tx_protect_one(w, conn, &keys->tx, len,
-					  left == b->len, &expected, pns,
-					  reason);
+		*reason = QUIC_STAT_ERR_CRYPTO;
+		slot = quic_tx_slot_get(w, &keys->tx, packets - i,
+					b->stride + QUIC_TAG_SIZE, &err);
+		if (!slot)
+			break;
+		err = quic_tx_protect_one(w, conn, &keys->tx, slot, i, len,
+					  &expected, pns, reason);
 		left -= len;
 	}
+	/* Requests in flight own their memory and the keys until done. */
+	done = w->busy ? quic_crypto_batch_wait(&w->batch) : 0;
+	if (!err && done) {
+		err = done;
+		*reason = QUIC_STAT_ERR_CRYPTO;
+	}
+	if (!err && w->hp_from != QUIC_TX_HP_DONE)
+		quic_tx_hp_waiting(w, &keys->tx, b, conn->dcid.len);
 	quic_conn_keys_put(keys);
 	if (err)
 		return err;
@@ -749,6 +904,9 @@ out:
 	if (pns.coalesced)
 		quic_stat_add(sock_net(sk), QUIC_STAT_TX_COALESCED,
 			      pns.coalesced);
+	if (pns.async)
+		quic_stat_add(sock_net(sk), QUIC_STAT_TX_ASYNC_CRYPTO,
+			      pns.async);
 	return b.len;
 }
 
