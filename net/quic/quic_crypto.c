@@ -504,6 +504,7 @@ static void quic_hp_apply(const struct quic_crypto_keys *keys, u8 *hdr,
  * @payload_len: plaintext payload length; with the tag it must cover the
  *	QUIC_HP_SAMPLE_SIZE bytes sampled 4 bytes after the packet number
  * @pn: full packet number
+ * @batch: batch the request joins if it completes asynchronously
  *
  * The header is the AEAD's associated data and stays as it is: header
  * protection needs the ciphertext, see quic_packet_hp_protect().  May

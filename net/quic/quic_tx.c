@@ -19,6 +19,9 @@
 #include <linux/socket.h>
 #include <linux/udp.h>
 #include <linux/uio.h>
+#include <net/ip.h>
+#include <net/ip6_route.h>
+#include <net/ipv6.h>
 #include <net/udp_ulp.h>
 
 #include "quic_guard.h"
@@ -212,6 +215,100 @@ static int quic_tx_sndbuf_full(struct sock *sk, const struct msghdr *msg)
 	sk_set_bit(SOCKWQ_ASYNC_NOSPACE, sk);
 	set_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
 	return -EAGAIN;
+}
+
+/* Whether UDP sends the call over IPv4: its socket's, or a mapped peer. */
+static bool quic_tx_over_ipv4(const struct sock *sk, const struct msghdr *msg)
+{
+	const struct sockaddr_in6 *sin6 = msg->msg_name;
+
+	if (sk->sk_family == AF_INET)
+		return true;
+#if IS_ENABLED(CONFIG_IPV6)
+	if (!sin6)
+		return ipv6_addr_v4mapped(&sk->sk_v6_daddr);
+	if (msg->msg_namelen >= sizeof(sin6->sin6_family) &&
+	    sin6->sin6_family == AF_INET)
+		return true;
+	return msg->msg_namelen >= SIN6_LEN_RFC2133 &&
+	       sin6->sin6_family == AF_INET6 &&
+	       ipv6_addr_v4mapped(&sin6->sin6_addr);
+#else
+	return false;
+#endif
+}
+
+static bool quic_tx_ignore_df(const struct sock *sk, bool ipv4)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	if (!ipv4)
+		return ip6_sk_ignore_df(sk);
+#endif
+	return ip_sk_ignore_df(sk);
+}
+
+/*
+ * The path MTU of a connected socket's cached route, if still valid, as
+ * an upper bound of what UDP fragments at (it may use the device's MTU
+ * instead, and IPV6_MTU lower it); 0 when there is none.  The cache is
+ * only read: UDP revalidates and replaces it itself.
+ */
+static unsigned int quic_tx_path_mtu(struct sock *sk, const struct msghdr *msg)
+{
+	struct dst_entry *dst;
+	unsigned int mtu = 0;
+	u32 cookie = 0;
+
+	if (msg->msg_name || READ_ONCE(sk->sk_state) != TCP_ESTABLISHED)
+		return 0;
+#if IS_ENABLED(CONFIG_IPV6)
+	if (sk->sk_family == AF_INET6)
+		cookie = READ_ONCE(inet6_sk(sk)->dst_cookie);
+#endif
+	rcu_read_lock();
+	dst = __sk_dst_get(sk);
+	if (dst && dst->obsolete)
+		dst = dst->ops->check(dst, cookie);
+	if (dst)
+		mtu = max(dst_mtu(dst), READ_ONCE(dst->dev->mtu));
+	rcu_read_unlock();
+	return mtu;
+}
+
+/*
+ * Refusals UDP makes only once the batch is copied and encrypted (in
+ * ip_append_data() and udp_send_skb()), made before the call's data is
+ * read, so that a retry does not pay for the work again: over the
+ * family's datagram limit; GSO without UDP checksums; and, on a
+ * connected socket with a cached route, a GSO segment, or a datagram
+ * that must not be fragmented, larger than the path allows.  Only what
+ * UDP would certainly refuse, with UDP's errno; UDP keeps the last word
+ * on the rest, such as the route of an address given with the call.
+ */
+static int quic_tx_fits(struct sock *sk, const struct msghdr *msg,
+			size_t wire_len, u16 gso_size)
+{
+	bool ipv4 = quic_tx_over_ipv4(sk, msg);
+	unsigned int hdr = sizeof(struct udphdr) +
+			   (ipv4 ? sizeof(struct iphdr) :
+				   sizeof(struct ipv6hdr));
+	unsigned int mtu;
+
+	if (wire_len > (ipv4 ? IP_MAX_MTU - hdr : IPV6_MAXPLEN -
+					       sizeof(struct udphdr)))
+		return -EMSGSIZE;
+	if (gso_size && (ipv4 ? sk->sk_no_check_tx :
+				udp_get_no_check6_tx(sk)))
+		return -EINVAL;
+
+	mtu = quic_tx_path_mtu(sk, msg);
+	if (!mtu)
+		return 0;
+	if (gso_size)
+		return hdr + min_t(size_t, wire_len, gso_size) > mtu ?
+		       -EMSGSIZE : 0;
+	return !quic_tx_ignore_df(sk, ipv4) && hdr + wire_len > mtu ?
+	       -EMSGSIZE : 0;
 }
 
 /*
@@ -843,7 +940,9 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	err = quic_tx_plan(&b, len, tc);
 	if (err)
 		return quic_tx_error(sk, err, reason);
-	err = quic_tx_sndbuf_full(sk, msg);
+	err = quic_tx_fits(sk, msg, b.wire_len, tc->gso_size);
+	if (!err)
+		err = quic_tx_sndbuf_full(sk, msg);
 	if (err)
 		return quic_tx_error(sk, err, QUIC_STAT_ERR_SEND);
 	coalesced = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b.dcid);
@@ -1017,7 +1116,9 @@ static int quic_tx_bypass(struct sock *sk, struct msghdr *msg, size_t len,
 	struct quic_tx_work *w;
 	int ret;
 
-	ret = len > QUIC_TX_MAX_LEN ? -EMSGSIZE : quic_tx_sndbuf_full(sk, msg);
+	ret = quic_tx_fits(sk, msg, len, tc->gso_size);
+	if (!ret)
+		ret = quic_tx_sndbuf_full(sk, msg);
 	if (ret)
 		return quic_tx_error(sk, ret, QUIC_STAT_ERR_SEND);
 	w = quic_tx_copy_call(sk, msg, len, tc, &reason);
