@@ -40,6 +40,7 @@ struct quic_tx_cmsgs {
 	struct quic_tx_ancillary_data anc;
 	bool offload;		/* UDP_QUIC_ENCRYPT was given */
 	bool gso_cmsg;		/* and UDP_SEGMENT */
+	bool ip_cmsgs;		/* cmsgs of other levels: UDP routes anew */
 	u16 gso_size;
 	size_t udp_len;		/* bytes of the cmsgs passed to UDP */
 };
@@ -134,6 +135,7 @@ static int quic_tx_parse_cmsgs(struct sock *sk, struct msghdr *msg,
 
 	tc->offload = false;
 	tc->gso_cmsg = false;
+	tc->ip_cmsgs = false;
 	tc->gso_size = READ_ONCE(udp_sk(sk)->gso_size);
 	tc->udp_len = 0;
 
@@ -146,6 +148,8 @@ static int quic_tx_parse_cmsgs(struct sock *sk, struct msghdr *msg,
 				return err;
 			continue;
 		}
+		if (cmsg->cmsg_level != SOL_UDP)
+			tc->ip_cmsgs = true;
 		if (cmsg->cmsg_level == SOL_UDP &&
 		    cmsg->cmsg_type == UDP_SEGMENT &&
 		    cmsg->cmsg_len == CMSG_LEN(sizeof(u16))) {
@@ -217,24 +221,35 @@ static int quic_tx_sndbuf_full(struct sock *sk, const struct msghdr *msg)
 	return -EAGAIN;
 }
 
-/* Whether UDP sends the call over IPv4: its socket's, or a mapped peer. */
-static bool quic_tx_over_ipv4(const struct sock *sk, const struct msghdr *msg)
+/*
+ * The IP version UDP sends the call with: 4 for an IPv4 socket or a
+ * v4-mapped peer, 6, or 0 if it cannot be known here (an IPv6 socket
+ * sending to ::, which a v4-mapped source makes IPv4 loopback).
+ */
+static int quic_tx_ip_version(const struct sock *sk, const struct msghdr *msg)
 {
 	const struct sockaddr_in6 *sin6 = msg->msg_name;
+#if IS_ENABLED(CONFIG_IPV6)
+	const struct in6_addr *daddr = &sk->sk_v6_daddr;
+#endif
 
 	if (sk->sk_family == AF_INET)
-		return true;
+		return 4;
 #if IS_ENABLED(CONFIG_IPV6)
-	if (!sin6)
-		return ipv6_addr_v4mapped(&sk->sk_v6_daddr);
-	if (msg->msg_namelen >= sizeof(sin6->sin6_family) &&
-	    sin6->sin6_family == AF_INET)
-		return true;
-	return msg->msg_namelen >= SIN6_LEN_RFC2133 &&
-	       sin6->sin6_family == AF_INET6 &&
-	       ipv6_addr_v4mapped(&sin6->sin6_addr);
+	if (sin6) {
+		if (msg->msg_namelen >= sizeof(sin6->sin6_family) &&
+		    sin6->sin6_family == AF_INET)
+			return 4;
+		if (msg->msg_namelen < SIN6_LEN_RFC2133 ||
+		    sin6->sin6_family != AF_INET6)
+			return 0;
+		daddr = &sin6->sin6_addr;
+	}
+	if (ipv6_addr_any(daddr))
+		return 0;
+	return ipv6_addr_v4mapped(daddr) ? 4 : 6;
 #else
-	return false;
+	return 0;
 #endif
 }
 
@@ -248,22 +263,34 @@ static bool quic_tx_ignore_df(const struct sock *sk, bool ipv4)
 }
 
 /*
- * The path MTU of a connected socket's cached route, if still valid, as
- * an upper bound of what UDP fragments at (it may use the device's MTU
- * instead, and IPV6_MTU lower it); 0 when there is none.  The cache is
- * only read: UDP revalidates and replaces it itself.
+ * The path MTU of a connected socket's cached route, if UDP sends the
+ * call on it and it is still valid, as an upper bound of what UDP
+ * fragments at (it may use the device's MTU instead, and IPV6_MTU lower
+ * it); 0 when there is none.  UDP routes anew for an address, for IP
+ * cmsgs (IP_PKTINFO, IP_TOS...) and for MSG_DONTROUTE; it reports its
+ * own refusal on the error queue to a socket that asks (IP_RECVERR,
+ * IPV6_RECVPATHMTU), so those are left to it.  The cache is only read:
+ * UDP revalidates and replaces it itself.
  */
-static unsigned int quic_tx_path_mtu(struct sock *sk, const struct msghdr *msg)
+static unsigned int quic_tx_path_mtu(struct sock *sk, const struct msghdr *msg,
+				     const struct quic_tx_cmsgs *tc)
 {
 	struct dst_entry *dst;
 	unsigned int mtu = 0;
 	u32 cookie = 0;
 
-	if (msg->msg_name || READ_ONCE(sk->sk_state) != TCP_ESTABLISHED)
+	if (msg->msg_name || tc->ip_cmsgs || msg->msg_flags & MSG_DONTROUTE ||
+	    sock_flag(sk, SOCK_LOCALROUTE) ||
+	    READ_ONCE(sk->sk_state) != TCP_ESTABLISHED ||
+	    inet_test_bit(RECVERR, sk))
 		return 0;
 #if IS_ENABLED(CONFIG_IPV6)
-	if (sk->sk_family == AF_INET6)
+	if (sk->sk_family == AF_INET6) {
+		if (inet6_test_bit(RECVERR6, sk) ||
+		    inet6_sk(sk)->rxopt.bits.rxpmtu)
+			return 0;
 		cookie = READ_ONCE(inet6_sk(sk)->dst_cookie);
+	}
 #endif
 	rcu_read_lock();
 	dst = __sk_dst_get(sk);
@@ -283,31 +310,37 @@ static unsigned int quic_tx_path_mtu(struct sock *sk, const struct msghdr *msg)
  * connected socket with a cached route, a GSO segment, or a datagram
  * that must not be fragmented, larger than the path allows.  Only what
  * UDP would certainly refuse, with UDP's errno; UDP keeps the last word
- * on the rest, such as the route of an address given with the call.
+ * on the rest, such as the route of an address given with the call.  A
+ * probe is refused by none of these in UDP.
  */
 static int quic_tx_fits(struct sock *sk, const struct msghdr *msg,
-			size_t wire_len, u16 gso_size)
+			size_t wire_len, const struct quic_tx_cmsgs *tc)
 {
-	bool ipv4 = quic_tx_over_ipv4(sk, msg);
+	int version = quic_tx_ip_version(sk, msg);
 	unsigned int hdr = sizeof(struct udphdr) +
-			   (ipv4 ? sizeof(struct iphdr) :
-				   sizeof(struct ipv6hdr));
+			   (version == 4 ? sizeof(struct iphdr) :
+					   sizeof(struct ipv6hdr));
+	u16 gso_size = tc->gso_size;
 	unsigned int mtu;
 
-	if (wire_len > (ipv4 ? IP_MAX_MTU - hdr : IPV6_MAXPLEN -
-					       sizeof(struct udphdr)))
+	if (msg->msg_flags & MSG_PROBE)
+		return 0;
+	if (wire_len > (version == 4 ? IP_MAX_MTU - hdr :
+				       IPV6_MAXPLEN - sizeof(struct udphdr)))
 		return -EMSGSIZE;
-	if (gso_size && (ipv4 ? sk->sk_no_check_tx :
-				udp_get_no_check6_tx(sk)))
+	if (!version)
+		return 0;
+	if (gso_size && (version == 4 ? sk->sk_no_check_tx :
+					udp_get_no_check6_tx(sk)))
 		return -EINVAL;
 
-	mtu = quic_tx_path_mtu(sk, msg);
+	mtu = quic_tx_path_mtu(sk, msg, tc);
 	if (!mtu)
 		return 0;
 	if (gso_size)
 		return hdr + min_t(size_t, wire_len, gso_size) > mtu ?
 		       -EMSGSIZE : 0;
-	return !quic_tx_ignore_df(sk, ipv4) && hdr + wire_len > mtu ?
+	return !quic_tx_ignore_df(sk, version == 4) && hdr + wire_len > mtu ?
 	       -EMSGSIZE : 0;
 }
 
@@ -754,11 +787,15 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 	return 0;
 }
 
-/* Header protection of the packets from @w->hp_from on, all encrypted. */
-static void quic_tx_hp_waiting(struct quic_tx_work *w,
-			       const struct quic_crypto_keys *keys,
-			       const struct quic_tx_batch *b,
-			       unsigned int cid_len)
+/*
+ * Header protection of the packets from @w->hp_from on, all encrypted.
+ * They were checked by quic_tx_protect_one(), so this cannot fail; if it
+ * did, the call fails rather than send a header unprotected.
+ */
+static int quic_tx_hp_waiting(struct quic_tx_work *w,
+			      const struct quic_crypto_keys *keys,
+			      const struct quic_tx_batch *b,
+			      unsigned int cid_len)
 {
 	unsigned int min_len = 1 + cid_len + QUIC_PN_MAX_LEN;
 	u8 hdr[QUIC_SHORT_HDR_MAX];
@@ -773,17 +810,20 @@ static void quic_tx_hp_waiting(struct quic_tx_work *w,
 		int nents;
 
 		left -= len;
-		/* Checked by quic_tx_protect_one(): cannot fail here. */
 		nents = quic_txbuf_next(&w->buf, w->slot.sg,
 					len + QUIC_TAG_SIZE, 0, NULL);
-		if (i < w->hp_from || WARN_ON_ONCE(nents < 0))
+		if (WARN_ON_ONCE(nents < 0))
+			return -EINVAL;
+		if (i < w->hp_from)
 			continue;
 		sg = quic_tx_short_hdr(&w->slot, nents, &len, hdr, min_len,
 				       &off);
-		if (!WARN_ON_ONCE(!sg))
-			quic_packet_hp_protect(keys, sg, hdr,
-					       1 + cid_len + quic_pn_len(hdr[0]));
+		if (WARN_ON_ONCE(!sg))
+			return -EINVAL;
+		quic_packet_hp_protect(keys, sg, hdr,
+				       1 + cid_len + quic_pn_len(hdr[0]));
 	}
+	return 0;
 }
 
 static int quic_tx_protect_batch(struct quic_tx_work *w,
@@ -827,7 +867,7 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 		*reason = QUIC_STAT_ERR_CRYPTO;
 	}
 	if (!err && w->hp_from != QUIC_TX_HP_DONE)
-		quic_tx_hp_waiting(w, &keys->tx, b, conn->dcid.len);
+		err = quic_tx_hp_waiting(w, &keys->tx, b, conn->dcid.len);
 	quic_conn_keys_put(keys);
 	if (err)
 		return err;
@@ -940,7 +980,7 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	err = quic_tx_plan(&b, len, tc);
 	if (err)
 		return quic_tx_error(sk, err, reason);
-	err = quic_tx_fits(sk, msg, b.wire_len, tc->gso_size);
+	err = quic_tx_fits(sk, msg, b.wire_len, tc);
 	if (!err)
 		err = quic_tx_sndbuf_full(sk, msg);
 	if (err)
@@ -1116,7 +1156,7 @@ static int quic_tx_bypass(struct sock *sk, struct msghdr *msg, size_t len,
 	struct quic_tx_work *w;
 	int ret;
 
-	ret = quic_tx_fits(sk, msg, len, tc->gso_size);
+	ret = quic_tx_fits(sk, msg, len, tc);
 	if (!ret)
 		ret = quic_tx_sndbuf_full(sk, msg);
 	if (ret)

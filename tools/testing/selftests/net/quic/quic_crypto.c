@@ -3388,6 +3388,13 @@ TEST_F(quic_api, refused_before_read)
 	iov.iov_base = map;
 	iov.iov_len = max + 1 - QUIC_TAG_LEN;
 	ASSERT_REFUSED(EMSGSIZE, quic_sendmsg(self->sfd, &iov, 1, &a));
+	/* UDP checks none of these sizes for a probe. */
+	describe("probe of %zu bytes, over the limit", max + 1);
+	batch_fill(&bat, &self->flow, 1, 2, max + 1 - QUIC_TAG_LEN, 1, 0);
+	a.msg_flags = MSG_PROBE;
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0))
+		TH_LOG("%s: %s", what, strerror(errno));
+	a.msg_flags = 0;
 
 	describe("GSO without UDP checksums, unreadable");
 	ASSERT_EQ(0, v4 ? setsockopt(self->sfd, SOL_SOCKET, SO_NO_CHECK, &one,
@@ -3425,6 +3432,11 @@ TEST_F(quic_api, refused_before_read)
 	describe("one packet over the path MTU with DF");
 	batch_fill(&bat, &self->flow, 1, 2, len, 1, 0);
 	ASSERT_REFUSED(EMSGSIZE, tx_send(self, &bat, &a, NULL, 0));
+	describe("probe of one packet over the path MTU with DF");
+	a.msg_flags = MSG_PROBE;
+	ASSERT_EQ((ssize_t)bat.len, tx_send(self, &bat, &a, NULL, 0))
+		TH_LOG("%s: %s", what, strerror(errno));
+	a.msg_flags = 0;
 
 	describe("GSO segments over the path MTU, unreadable");
 	a.gso_size = 1500 - hdr + 1;
