@@ -90,7 +90,8 @@ static const uint16_t ciphers[] = {
 	TLS_CIPHER_AES_GCM_128, TLS_CIPHER_CHACHA20_POLY1305,
 };
 #define NCIPHERS (sizeof(ciphers) / sizeof(ciphers[0]))
-static const unsigned int sizes[] = { 1200, 1452 };
+/* 50 B: an ACK-only packet; 1200 and 1452 B: full-size ones */
+static const unsigned int sizes[] = { 50, 1200, 1452 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 /* 0 stands for a full batch: as many packets as fit a 64 KB datagram */
 static const unsigned int batches[] = { 1, 8, 0 };

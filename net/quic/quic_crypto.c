@@ -3,16 +3,19 @@
  * QUIC packet protection (RFC 9001, section 5).
  *
  * Payload protection uses one AEAD transform per connection and key phase.
- * Header protection needs a single block per packet, so it runs the AES or
- * ChaCha20 library code directly instead of paying for a crypto API request.
+ * Header protection needs a single block per packet: the masks of a whole
+ * batch are one ecb(aes) request (the AES library's code block by block
+ * where the crypto API has only the generic C AES), or the ChaCha20
+ * library's block function for each.
  */
 
 #include <crypto/aead.h>
-#include <crypto/scatterwalk.h>
+#include <crypto/skcipher.h>
 #include <kunit/visibility.h>
 #include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/kernel.h>
+#include <linux/scatterlist.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -33,12 +36,14 @@ static const struct quic_cipher quic_ciphers[] = {
 		.key_size	= 16,
 		.aead_charge	= SZ_4K,
 		.hp		= QUIC_HP_AES,
+		.hp_charge	= SZ_2K,
 	}, {
 		.tls_type	= TLS_CIPHER_AES_GCM_256,
 		.aead_name	= "gcm(aes)",
 		.key_size	= 32,
 		.aead_charge	= SZ_4K,
 		.hp		= QUIC_HP_AES,
+		.hp_charge	= SZ_2K,
 	}, {
 		.tls_type	= TLS_CIPHER_AES_CCM_128,
 		.aead_name	= "ccm(aes)",
@@ -46,6 +51,7 @@ static const struct quic_cipher quic_ciphers[] = {
 		.aead_charge	= SZ_8K,
 		.ccm_iv		= true,
 		.hp		= QUIC_HP_AES,
+		.hp_charge	= SZ_2K,
 	}, {
 		.tls_type	= TLS_CIPHER_CHACHA20_POLY1305,
 		.aead_name	= "rfc7539(chacha20,poly1305)",
@@ -118,23 +124,86 @@ static void quic_aead_key_put(struct quic_aead_key *ak)
 	}
 }
 
+static struct quic_hp_key *quic_hp_key_hold(struct quic_hp_key *hk)
+{
+	if (hk)
+		refcount_inc(&hk->refcnt);
+	return hk;
+}
+
+static void quic_hp_key_put(struct quic_hp_key *hk)
+{
+	if (!hk || !refcount_dec_and_test(&hk->refcnt))
+		return;
+	if (hk->aes)
+		crypto_free_sync_skcipher(hk->aes);
+	kfree_sensitive(hk);
+}
+
+/* The template over aes-generic, the C code with 4 KiB lookup tables */
+#define QUIC_HP_AES_GENERIC	"ecb(aes-generic)"
+
+static int quic_hp_aes_init(struct quic_hp_key *hk, const u8 *hp_key,
+			    unsigned int key_size, bool aes_library)
+{
+	struct crypto_sync_skcipher *tfm;
+	const char *driver;
+	int err;
+
+	if (aes_library)
+		return aes_expandkey(&hk->aes_lib, hp_key, key_size);
+	tfm = crypto_alloc_sync_skcipher("ecb(aes)", 0, 0);
+	if (IS_ERR(tfm))
+		return PTR_ERR(tfm);
+	driver = crypto_skcipher_driver_name(&tfm->base);
+	if (!strcmp(driver, QUIC_HP_AES_GENERIC)) {
+		crypto_free_sync_skcipher(tfm);
+		return aes_expandkey(&hk->aes_lib, hp_key, key_size);
+	}
+	err = crypto_sync_skcipher_setkey(tfm, hp_key, key_size);
+	if (err) {
+		crypto_free_sync_skcipher(tfm);
+		return err;
+	}
+	hk->aes = tfm;
+	return 0;
+}
+
 /**
  * quic_hp_key_init() - set up the header protection key
- * @keys: state whose cipher is set
+ * @keys: state whose cipher is set and which has no header protection key
  * @hp_key: header protection key, @keys->cipher->key_size bytes
+ * @aes_library: for an AES suite, use the AES library whatever the crypto
+ *	API offers (for tests of that path)
+ *
+ * May sleep.
+ *
+ * Return: 0, -ENOMEM, or a negative errno from the crypto API.
  */
-VISIBLE_IF_KUNIT void quic_hp_key_init(struct quic_crypto_keys *keys,
-				       const u8 *hp_key)
+VISIBLE_IF_KUNIT int quic_hp_key_init(struct quic_crypto_keys *keys,
+				      const u8 *hp_key, bool aes_library)
 {
+	struct quic_hp_key *hk;
 	unsigned int i;
+	int err;
 
+	hk = kzalloc(sizeof(*hk), QUIC_GFP_STATE);
+	if (!hk)
+		return -ENOMEM;
+	refcount_set(&hk->refcnt, 1);
 	if (keys->cipher->hp == QUIC_HP_AES) {
-		/* Cannot fail: key_size is 16 or 32, both valid AES sizes. */
-		aes_expandkey(&keys->hp_aes, hp_key, keys->cipher->key_size);
-		return;
+		err = quic_hp_aes_init(hk, hp_key, keys->cipher->key_size,
+				       aes_library);
+		if (err) {
+			kfree_sensitive(hk);
+			return err;
+		}
+	} else {
+		for (i = 0; i < ARRAY_SIZE(hk->chacha); i++)
+			hk->chacha[i] = get_unaligned_le32(hp_key + 4 * i);
 	}
-	for (i = 0; i < ARRAY_SIZE(keys->hp_chacha); i++)
-		keys->hp_chacha[i] = get_unaligned_le32(hp_key + 4 * i);
+	keys->hp = hk;
+	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_hp_key_init);
 
@@ -156,13 +225,19 @@ int quic_crypto_keys_init(struct quic_crypto_keys *keys,
 			  const u8 *aead_key, const u8 *iv, const u8 *hp_key)
 {
 	struct quic_aead_key *ak;
+	int err;
 
 	keys->cipher = cipher;
+	err = quic_hp_key_init(keys, hp_key, false);
+	if (err)
+		return err;
 	ak = quic_aead_key_alloc(cipher, aead_key, iv);
-	if (IS_ERR(ak))
+	if (IS_ERR(ak)) {
+		quic_hp_key_put(keys->hp);
+		keys->hp = NULL;
 		return PTR_ERR(ak);
+	}
 	keys->aead[0] = ak;
-	quic_hp_key_init(keys, hp_key);
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_init);
@@ -171,14 +246,15 @@ EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_init);
  * quic_crypto_keys_destroy() - drop the payload keys and wipe every key
  * @keys: state set up by quic_crypto_keys_init() or a key update, or zeroed
  *
- * A payload key shared with another set lives on until that set goes too.
- * Safe in atomic context: transforms are freed the way other users free
- * them from RCU callbacks, and the crypto API wipes their key schedule.
+ * A key shared with another set lives on until that set goes too.  Safe
+ * in atomic context: transforms are freed the way other users free them
+ * from RCU callbacks, and the crypto API wipes their key schedule.
  */
 void quic_crypto_keys_destroy(struct quic_crypto_keys *keys)
 {
 	unsigned int i;
 
+	quic_hp_key_put(keys->hp);
 	for (i = 0; i < QUIC_KEY_PHASES; i++)
 		quic_aead_key_put(keys->aead[i]);
 	memzero_explicit(keys, sizeof(*keys));
@@ -189,13 +265,13 @@ EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_destroy);
  * quic_crypto_keys_uncharged() - memory of @keys no memory cgroup paid for
  * @keys: initialised packet protection state
  *
- * A payload key shared by two sets counts in both.
+ * A key shared by two sets counts in both.
  *
- * Return: bytes to charge for the AEAD transforms of @keys.
+ * Return: bytes to charge for the transforms of @keys.
  */
 size_t quic_crypto_keys_uncharged(const struct quic_crypto_keys *keys)
 {
-	size_t bytes = 0;
+	size_t bytes = keys->hp->aes ? keys->cipher->hp_charge : 0;
 	unsigned int i;
 
 	/* A transform is one allocation, where crypto_alloc_aead() points. */
@@ -213,7 +289,7 @@ static void quic_crypto_keys_copy(struct quic_crypto_keys *dst,
 	unsigned int i;
 
 	dst->cipher = src->cipher;
-	memcpy(&dst->hp_aes, &src->hp_aes, sizeof(dst->hp_aes));
+	dst->hp = quic_hp_key_hold(src->hp);
 	for (i = 0; i < QUIC_KEY_PHASES; i++)
 		dst->aead[i] = quic_aead_key_hold(src->aead[i]);
 	dst->phased = true;
@@ -408,37 +484,93 @@ void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_nonce_build);
 
-/**
- * quic_hp_mask() - header protection mask (RFC 9001, section 5.4)
- * @keys: packet protection state holding the header protection key
- * @sample: 16 bytes of ciphertext sampled from the packet
- * @mask: output, the first QUIC_HP_MASK_SIZE bytes of the mask
- */
-void quic_hp_mask(const struct quic_crypto_keys *keys,
-		  const u8 sample[QUIC_HP_SAMPLE_SIZE],
-		  u8 mask[QUIC_HP_MASK_SIZE])
+static void quic_hp_chacha_mask(const struct quic_hp_key *hk, u8 *block)
 {
 	u32 state[CHACHA_STATE_WORDS];
-	u8 block[CHACHA_BLOCK_SIZE];
+	u8 stream[CHACHA_BLOCK_SIZE];
 
-	if (keys->cipher->hp == QUIC_HP_AES) {
-		aes_encrypt(&keys->hp_aes, block, sample);
-		memcpy(mask, block, QUIC_HP_MASK_SIZE);
-		return;
-	}
 	/*
 	 * The sample is the 32-bit little-endian block counter followed by
 	 * the 96-bit nonce, which is exactly the layout chacha_init_generic()
 	 * takes; the mask is the start of that block's keystream.  Five bytes
 	 * are not worth the SIMD version.
 	 */
-	chacha_init_generic(state, keys->hp_chacha, sample);
-	chacha20_block(state, block);
-	memcpy(mask, block, QUIC_HP_MASK_SIZE);
+	chacha_init_generic(state, hk->chacha, block);
+	chacha20_block(state, stream);
+	memcpy(block, stream, QUIC_HP_MASK_SIZE);
 	memzero_explicit(state, sizeof(state));
-	memzero_explicit(block, sizeof(block));
+	memzero_explicit(stream, sizeof(stream));
 }
-EXPORT_SYMBOL_IF_KUNIT(quic_hp_mask);
+
+/* One request for the samples of a whole call */
+static int quic_hp_aes_masks(const struct quic_hp_key *hk, u8 *blocks,
+			     unsigned int len)
+{
+	SYNC_SKCIPHER_REQUEST_ON_STACK(req, hk->aes);
+	struct scatterlist sg;
+	int err;
+
+	sg_init_one(&sg, blocks, len);
+	skcipher_request_set_sync_tfm(req, hk->aes);
+	skcipher_request_set_callback(req, 0, NULL, NULL);
+	skcipher_request_set_crypt(req, &sg, &sg, len, NULL);
+	err = crypto_skcipher_encrypt(req);
+	skcipher_request_zero(req);
+	return err;
+}
+
+/**
+ * quic_hp_masks() - header protection masks of packets (RFC 9001, 5.4)
+ * @keys: packet protection state holding the header protection key
+ * @blocks: @n samples of QUIC_HP_SAMPLE_SIZE bytes of ciphertext, one
+ *	after the other in memory a scatterlist can point at (not the
+ *	stack), none across a page boundary; on success the first
+ *	QUIC_HP_MASK_SIZE bytes of each are its packet's mask
+ * @n: number of samples, at least 1
+ *
+ * With an AES transform, one request covers every sample, so that the
+ * request and its walk over the memory are set up once per call.
+ *
+ * Return: 0, or a negative errno from the crypto API.
+ */
+int quic_hp_masks(const struct quic_crypto_keys *keys, u8 *blocks,
+		  unsigned int n)
+{
+	const struct quic_hp_key *hk = keys->hp;
+	unsigned int i;
+
+	if (hk->aes)
+		return quic_hp_aes_masks(hk, blocks, n * QUIC_HP_SAMPLE_SIZE);
+	for (i = 0; i < n; i++) {
+		u8 *block = blocks + i * QUIC_HP_SAMPLE_SIZE;
+
+		if (keys->cipher->hp == QUIC_HP_AES)
+			aes_encrypt(&hk->aes_lib, block, block);
+		else
+			quic_hp_chacha_mask(hk, block);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_hp_masks);
+
+/**
+ * quic_hp_apply() - protect the header bytes of a packet with its mask
+ * @hdr_bytes: the unprotected first byte, then the packet number, whose
+ *	length the first byte gives; protected on return
+ * @mask: the packet's mask, from quic_hp_masks()
+ */
+void quic_hp_apply(u8 hdr_bytes[QUIC_HP_MASK_SIZE],
+		   const u8 mask[QUIC_HP_MASK_SIZE])
+{
+	unsigned int pn_len = quic_pn_len(hdr_bytes[0]);
+	unsigned int i;
+
+	hdr_bytes[0] ^= mask[0] & (hdr_bytes[0] & QUIC_HDR_FORM_LONG ?
+				   QUIC_HP_LONG_BITS : QUIC_HP_SHORT_BITS);
+	for (i = 0; i < pn_len; i++)
+		hdr_bytes[1 + i] ^= mask[1 + i];
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_hp_apply);
 
 /*
  * Key phase selection: a set made by a key update picks the slot by the
@@ -478,21 +610,6 @@ VISIBLE_IF_KUNIT void quic_aead_iv_build(const struct quic_cipher *cipher,
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_aead_iv_build);
 
-static void quic_hp_apply(const struct quic_crypto_keys *keys, u8 *hdr,
-			  unsigned int hdr_len, unsigned int pn_len,
-			  const u8 sample[QUIC_HP_SAMPLE_SIZE])
-{
-	u8 mask[QUIC_HP_MASK_SIZE];
-	u8 *pn = hdr + hdr_len - pn_len;
-	unsigned int i;
-
-	quic_hp_mask(keys, sample, mask);
-	hdr[0] ^= mask[0] & (hdr[0] & QUIC_HDR_FORM_LONG ?
-			     QUIC_HP_LONG_BITS : QUIC_HP_SHORT_BITS);
-	for (i = 0; i < pn_len; i++)
-		pn[i] ^= mask[1 + i];
-}
-
 /**
  * quic_packet_seal() - encrypt the payload of one packet in place
  * @keys: packet protection state of the connection
@@ -507,8 +624,7 @@ static void quic_hp_apply(const struct quic_crypto_keys *keys, u8 *hdr,
  * @batch: batch the request joins if it completes asynchronously
  *
  * The header is the AEAD's associated data and stays as it is: header
- * protection needs the ciphertext, see quic_packet_hp_protect().  May
- * sleep.
+ * protection needs the ciphertext, see quic_hp_masks().  May sleep.
  *
  * Return: 0 once the payload is encrypted; -EINPROGRESS if the AEAD works
  * on it asynchronously: @req, @sg and @keys must then stay as they are
@@ -551,27 +667,3 @@ int quic_packet_seal(const struct quic_crypto_keys *keys,
 	return err;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_packet_seal);
-
-/**
- * quic_packet_hp_protect() - protect the header of an encrypted packet
- * @keys: packet protection state of the connection
- * @sg: the packet, its payload encrypted by quic_packet_seal()
- * @hdr: copy of the unprotected header, the first @hdr_len bytes of @sg
- * @hdr_len: header length, up to and including the packet number
- *
- * On return @hdr holds the protected header, which has also been written
- * back to @sg.
- */
-void quic_packet_hp_protect(const struct quic_crypto_keys *keys,
-			    struct scatterlist *sg, u8 *hdr,
-			    unsigned int hdr_len)
-{
-	unsigned int pn_len = quic_pn_len(hdr[0]);
-	unsigned int sample_off = hdr_len - pn_len + QUIC_PN_MAX_LEN;
-	u8 sample[QUIC_HP_SAMPLE_SIZE];
-
-	scatterwalk_map_and_copy(sample, sg, sample_off, sizeof(sample), 0);
-	quic_hp_apply(keys, hdr, hdr_len, pn_len, sample);
-	scatterwalk_map_and_copy(hdr, sg, 0, hdr_len, 1);
-}
-EXPORT_SYMBOL_IF_KUNIT(quic_packet_hp_protect);

@@ -19,6 +19,7 @@
 
 struct aead_request;
 struct crypto_aead;
+struct crypto_sync_skcipher;
 struct scatterlist;
 
 #define QUIC_IV_SIZE		12	/* every QUIC AEAD takes a 96-bit nonce */
@@ -65,6 +66,8 @@ enum quic_hp_algo {
  * @ccm_iv: the AEAD wants the 16-byte CCM counter block instead of the
  *	12-byte nonce
  * @hp: header protection algorithm
+ * @hp_charge: bytes charged for the header protection transform, the
+ *	same way as @aead_charge; 0 if there is none
  */
 struct quic_cipher {
 	u16 tls_type;
@@ -73,6 +76,7 @@ struct quic_cipher {
 	unsigned int aead_charge;
 	bool ccm_iv;
 	enum quic_hp_algo hp;
+	unsigned int hp_charge;
 };
 
 /**
@@ -89,10 +93,29 @@ struct quic_aead_key {
 };
 
 /**
+ * struct quic_hp_key - header protection key of a connection
+ * @refcnt: one for each struct quic_crypto_keys holding the key
+ * @aes: for an AES suite, the synchronous ecb(aes) transform the crypto
+ *	API ranks first, keyed with it: the AES instructions where the CPU
+ *	has them, whose timing does not depend on the data; NULL if that
+ *	would be the generic C code, whose tables leak more through the
+ *	cache than those of the AES library, which is then used instead
+ * @aes_lib: the expanded key for the AES library, when @aes is NULL
+ * @chacha: the ChaCha20 key as little-endian words, for ChaCha20
+ */
+struct quic_hp_key {
+	refcount_t refcnt;
+	struct crypto_sync_skcipher *aes;
+	union {
+		struct crypto_aes_ctx aes_lib;
+		u32 chacha[CHACHA_KEY_SIZE / sizeof(u32)];
+	};
+};
+
+/**
  * struct quic_crypto_keys - packet protection state of one direction
  * @cipher: cipher suite of the connection
- * @hp_aes: expanded AES header protection key
- * @hp_chacha: ChaCha20 header protection key as little-endian words
+ * @hp: header protection key
  * @aead: payload keys, indexed by key phase; NULL for a phase without one
  * @phased: select the key by the Key Phase bit of each packet; when false
  *	every packet uses @aead[0] whatever its Key Phase bit says
@@ -103,10 +126,7 @@ struct quic_aead_key {
  */
 struct quic_crypto_keys {
 	const struct quic_cipher *cipher;
-	union {
-		struct crypto_aes_ctx hp_aes;
-		u32 hp_chacha[CHACHA_KEY_SIZE / sizeof(u32)];
-	};
+	struct quic_hp_key *hp;
 	struct quic_aead_key *aead[QUIC_KEY_PHASES];
 	bool phased;
 };
@@ -167,20 +187,19 @@ int quic_crypto_batch_wait(struct quic_crypto_batch *batch);
 u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len);
 void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
 		      u64 pn);
-void quic_hp_mask(const struct quic_crypto_keys *keys,
-		  const u8 sample[QUIC_HP_SAMPLE_SIZE],
-		  u8 mask[QUIC_HP_MASK_SIZE]);
+int quic_hp_masks(const struct quic_crypto_keys *keys, u8 *blocks,
+		  unsigned int n);
+void quic_hp_apply(u8 hdr_bytes[QUIC_HP_MASK_SIZE],
+		   const u8 mask[QUIC_HP_MASK_SIZE]);
 int quic_packet_seal(const struct quic_crypto_keys *keys,
 		     struct quic_crypto_req *req, struct scatterlist *sg,
 		     const u8 *hdr, unsigned int hdr_len,
 		     unsigned int payload_len, u64 pn,
 		     struct quic_crypto_batch *batch);
-void quic_packet_hp_protect(const struct quic_crypto_keys *keys,
-			    struct scatterlist *sg, u8 *hdr,
-			    unsigned int hdr_len);
 
 #if IS_ENABLED(CONFIG_KUNIT)
-void quic_hp_key_init(struct quic_crypto_keys *keys, const u8 *hp_key);
+int quic_hp_key_init(struct quic_crypto_keys *keys, const u8 *hp_key,
+		     bool aes_library);
 void quic_aead_iv_build(const struct quic_cipher *cipher,
 			u8 aead_iv[QUIC_AEAD_IV_MAX],
 			const u8 iv[QUIC_IV_SIZE], u64 pn);

@@ -12,6 +12,8 @@
  * and A.5 byte for byte.
  */
 
+#include <crypto/aes.h>
+#include <crypto/scatterwalk.h>
 #include <kunit/test.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
@@ -19,11 +21,13 @@
 #include <linux/kernel.h>
 #include <linux/kthread.h>
 #include <linux/net.h>
+#include <linux/prandom.h>
 #include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/skbuff.h>
 #include <linux/string.h>
+#include <linux/udp.h>
 #include <linux/uio.h>
 #include <net/net_namespace.h>
 #include <net/sock.h>
@@ -256,7 +260,6 @@ static void quic_hp_mask_test(struct kunit *test)
 	u8 *sample = quic_test_unhex(test, c->sample, NULL);
 	u8 *want = quic_test_unhex(test, c->mask, NULL);
 	struct quic_crypto_keys *keys;
-	u8 mask[QUIC_HP_MASK_SIZE];
 	size_t key_len;
 	u8 *key;
 
@@ -267,10 +270,88 @@ static void quic_hp_mask_test(struct kunit *test)
 	key = quic_test_unhex(test, c->key, &key_len);
 	KUNIT_ASSERT_EQ(test, key_len, keys->cipher->key_size);
 
-	quic_hp_key_init(keys, key);
-	quic_hp_mask(keys, sample, mask);
-	KUNIT_EXPECT_MEMEQ(test, mask, want, QUIC_HP_MASK_SIZE);
+	KUNIT_ASSERT_EQ(test, quic_hp_key_init(keys, key, false), 0);
+	/* quic_test_unhex() memory is kmalloc()ed: a scatterlist takes it. */
+	KUNIT_EXPECT_EQ(test, quic_hp_masks(keys, sample, 1), 0);
+	KUNIT_EXPECT_MEMEQ(test, sample, want, QUIC_HP_MASK_SIZE);
 	quic_crypto_keys_destroy(keys);
+}
+
+/* Masks of @n samples, from a copy of them in @out. */
+static void quic_test_masks(struct kunit *test, struct quic_crypto_keys *keys,
+			    const u8 *samples, u8 *out, unsigned int n)
+{
+	memcpy(out, samples, n * QUIC_HP_SAMPLE_SIZE);
+	KUNIT_ASSERT_EQ(test, quic_hp_masks(keys, out, n), 0);
+}
+
+/*
+ * The masks of a batch, computed together, are those of each sample
+ * alone, and for AES, through the crypto API's transform and through the
+ * AES library fallback, those of aes_encrypt(): every batch length up to
+ * what a call can send, on pseudo-random keys and samples (fixed seed).
+ */
+static void quic_hp_masks_batch_test(struct kunit *test)
+{
+	static const u16 ciphers[] = {
+		TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
+		TLS_CIPHER_CHACHA20_POLY1305,
+	};
+	const unsigned int max = UDP_MAX_SEGMENTS;
+	const size_t len = max * QUIC_HP_SAMPLE_SIZE;
+	struct quic_crypto_keys *keys;
+	u8 *samples, *batch, *one, *key;
+	struct crypto_aes_ctx *aes;
+	struct rnd_state rnd;
+	unsigned int c, n, i, lib;
+
+	keys = kunit_kzalloc(test, sizeof(*keys), GFP_KERNEL);
+	aes = kunit_kzalloc(test, sizeof(*aes), GFP_KERNEL);
+	key = kunit_kmalloc(test, 32, GFP_KERNEL);
+	samples = kunit_kmalloc(test, len, GFP_KERNEL);
+	batch = kunit_kmalloc(test, len, GFP_KERNEL);
+	one = kunit_kmalloc(test, QUIC_HP_SAMPLE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, keys && aes && key && samples && batch && one);
+	prandom_seed_state(&rnd, 9001);
+
+	for (c = 0; c < ARRAY_SIZE(ciphers) * 2; c++) {
+		keys->cipher = quic_cipher_find(ciphers[c / 2]);
+		lib = c % 2;
+		if (lib && keys->cipher->hp != QUIC_HP_AES)
+			continue;
+		prandom_bytes_state(&rnd, key, 32);
+		prandom_bytes_state(&rnd, samples, len);
+		KUNIT_ASSERT_EQ(test, quic_hp_key_init(keys, key, lib), 0);
+		KUNIT_EXPECT_EQ(test, !keys->hp->aes,
+				keys->cipher->hp != QUIC_HP_AES || lib);
+		KUNIT_ASSERT_EQ(test, aes_expandkey(aes, key,
+						    keys->cipher->key_size), 0);
+
+		for (n = 1; n <= max; n++) {
+			quic_test_masks(test, keys, samples, batch, n);
+			i = n - 1;
+			quic_test_masks(test, keys, samples + i *
+					QUIC_HP_SAMPLE_SIZE, one, 1);
+			KUNIT_EXPECT_MEMEQ_MSG(test, batch +
+					       i * QUIC_HP_SAMPLE_SIZE, one,
+					       QUIC_HP_MASK_SIZE,
+					       "cipher %u, %u samples",
+					       ciphers[c / 2], n);
+			for (i = 0; keys->cipher->hp == QUIC_HP_AES && i < n;
+			     i++) {
+				aes_encrypt(aes, one, samples +
+					    i * QUIC_HP_SAMPLE_SIZE);
+				KUNIT_EXPECT_MEMEQ_MSG(test, batch +
+						       i * QUIC_HP_SAMPLE_SIZE,
+						       one, QUIC_HP_MASK_SIZE,
+						       "cipher %u, library %u, block %u of %u",
+						       ciphers[c / 2], lib, i,
+						       n);
+			}
+		}
+		quic_crypto_keys_destroy(keys);
+	}
+	memzero_explicit(aes, sizeof(*aes));
 }
 
 /* ---- Whole packets ---- */
@@ -578,14 +659,34 @@ static int quic_test_protect(const struct quic_crypto_keys *keys,
 	struct quic_crypto_batch batch;
 	int err, done;
 
+	unsigned int pn_len = quic_pn_len(p->hdr[0]);
+	unsigned int pn_off = p->hdr_len - pn_len;
+	u8 bytes[QUIC_HP_MASK_SIZE] = { p->hdr[0] };
+	u8 *block;
+
 	quic_crypto_batch_init(&batch);
 	err = quic_packet_seal(keys, req, sg, p->hdr, p->hdr_len,
 			       p->payload_len, pn, &batch);
 	done = quic_crypto_batch_wait(&batch);
 	if (err == -EINPROGRESS)
 		err = done;
-	if (!err)
-		quic_packet_hp_protect(keys, sg, p->hdr, p->hdr_len);
+	if (err)
+		return err;
+
+	block = kmalloc(QUIC_HP_SAMPLE_SIZE, GFP_KERNEL);
+	if (!block)
+		return -ENOMEM;
+	scatterwalk_map_and_copy(block, sg, pn_off + QUIC_PN_MAX_LEN,
+				 QUIC_HP_SAMPLE_SIZE, 0);
+	err = quic_hp_masks(keys, block, 1);
+	if (!err) {
+		memcpy(bytes + 1, p->hdr + pn_off, pn_len);
+		quic_hp_apply(bytes, block);
+		p->hdr[0] = bytes[0];
+		memcpy(p->hdr + pn_off, bytes + 1, pn_len);
+		scatterwalk_map_and_copy(p->hdr, sg, 0, p->hdr_len, 1);
+	}
+	kfree(block);
 	return err;
 }
 
@@ -651,10 +752,10 @@ static void quic_cipher_find_test(struct kunit *test)
 }
 
 /*
- * Destroying a key set leaves none of its key material behind: the
- * header protection key schedule is wiped in place.  The payload keys are
- * freed with kfree_sensitive() and crypto_free_aead(), which wipes the
- * transform's key schedule.
+ * Destroying a key set leaves none of its key material behind: the set is
+ * wiped in place, and its keys are freed with kfree_sensitive() and
+ * crypto_free_aead() or crypto_free_sync_skcipher(), which wipe the
+ * transforms' key schedules.
  */
 static void quic_keys_destroy_wipes_test(struct kunit *test)
 {
@@ -676,8 +777,7 @@ static void quic_keys_destroy_wipes_test(struct kunit *test)
 				quic_crypto_keys_init(keys,
 						      quic_cipher_find(ciphers[i]),
 						      key, iv, hp), 0);
-		KUNIT_EXPECT_NOT_NULL(test, memchr_inv(&keys->hp_aes, 0,
-						       sizeof(keys->hp_aes)));
+		KUNIT_EXPECT_NOT_NULL(test, keys->hp);
 		quic_crypto_keys_destroy(keys);
 		KUNIT_EXPECT_NULL_MSG(test, memchr_inv(keys, 0, sizeof(*keys)),
 				      "cipher %u", ciphers[i]);
@@ -690,6 +790,7 @@ static struct kunit_case quic_crypto_test_cases[] = {
 	KUNIT_CASE(quic_aead_iv_test),
 	KUNIT_CASE(quic_cipher_find_test),
 	KUNIT_CASE_PARAM(quic_hp_mask_test, quic_hp_gen_params),
+	KUNIT_CASE(quic_hp_masks_batch_test),
 	KUNIT_CASE_PARAM(quic_packet_protect_test, quic_pkt_gen_params),
 	KUNIT_CASE_PARAM(quic_packet_protect_sg_test, quic_pkt_gen_params),
 	KUNIT_CASE(quic_keys_destroy_wipes_test),
@@ -1166,8 +1267,8 @@ static void quic_conn_key_phase_test(struct kunit *test)
 	KUNIT_EXPECT_NOT_NULL(test, k1->tx.aead[1]);
 	KUNIT_EXPECT_NULL(test, k0->tx.aead[1]);
 	KUNIT_EXPECT_EQ(test, refcount_read(&k1->tx.aead[0]->refcnt), 2);
-	KUNIT_EXPECT_MEMEQ(test, &k1->tx.hp_aes, &k0->tx.hp_aes,
-			   sizeof(k0->tx.hp_aes));
+	KUNIT_EXPECT_PTR_EQ(test, k1->tx.hp, k0->tx.hp);
+	KUNIT_EXPECT_EQ(test, refcount_read(&k1->tx.hp->refcnt), 2);
 	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &info,
 						  QUIC_KEY_PHASE_INSTALL, 1, 2),
 			-EEXIST);
@@ -1398,9 +1499,58 @@ static void quic_txbuf_socket_frag_test(struct kunit *test)
 	quic_txbuf_release(&buf);
 }
 
+/*
+ * Bytes read and written anywhere in the stream, across the pages of a
+ * large fragment and across fragments, are those the stream holds, as
+ * the iterator UDP sends from sees them.
+ */
+static void quic_txbuf_access_test(struct kunit *test)
+{
+	const size_t len = U16_MAX;
+	static const size_t offs[] = {
+		0, 1, PAGE_SIZE - 7, PAGE_SIZE, 3 * PAGE_SIZE - 1,
+		32768 - 9, 32768 - 16, 32768, U16_MAX - 21, U16_MAX - 1,
+	};
+	struct quic_txbuf buf;
+	struct iov_iter iter;
+	u8 *mirror, *wire;
+	u8 bytes[21];
+	unsigned int i, n;
+	struct sock *sk;
+
+	mirror = kunit_kzalloc(test, len, GFP_KERNEL);
+	wire = kunit_kzalloc(test, len, GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, mirror && wire);
+	sk = quic_txbuf_test_sock(test, &buf, len);
+	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, len), 0);
+	/* The fragments hold whatever was there: start from zeroes. */
+	for (i = 0; i < len; i += sizeof(bytes)) {
+		n = min_t(size_t, sizeof(bytes), len - i);
+		memset(bytes, 0, n);
+		KUNIT_ASSERT_EQ(test, quic_txbuf_write(&buf, i, bytes, n), 0);
+	}
+
+	for (i = 0; i < ARRAY_SIZE(offs); i++) {
+		n = min_t(size_t, sizeof(bytes), len - offs[i]);
+		memset(bytes, 0xa0 + i, n);
+		KUNIT_ASSERT_EQ(test, quic_txbuf_write(&buf, offs[i], bytes, n),
+				0);
+		memcpy(mirror + offs[i], bytes, n);
+		memset(bytes, 0, sizeof(bytes));
+		KUNIT_ASSERT_EQ(test, quic_txbuf_read(&buf, offs[i], bytes, n),
+				0);
+		KUNIT_EXPECT_MEMEQ(test, bytes, mirror + offs[i], n);
+	}
+	quic_txbuf_iter(&buf, &iter, len);
+	KUNIT_ASSERT_EQ(test, copy_from_iter(wire, len, &iter), len);
+	KUNIT_EXPECT_MEMEQ(test, wire, mirror, len);
+	quic_txbuf_release(&buf);
+}
+
 static struct kunit_case quic_txbuf_test_cases[] = {
 	KUNIT_CASE(quic_txbuf_large_frags_test),
 	KUNIT_CASE(quic_txbuf_socket_frag_test),
+	KUNIT_CASE(quic_txbuf_access_test),
 	{}
 };
 

@@ -308,6 +308,7 @@ static void quic_ulp_release(struct sock *sk)
 	WRITE_ONCE(sk->sk_prot, quic_base_proto(sk));
 	removed = quic_conn_table_destroy(&qsk->tx_conns);
 	quic_stat_add(sock_net(sk), QUIC_STAT_CURR_TX_SW, -(s64)removed);
+	quic_tx_sock_release(qsk);
 	mutex_destroy(&qsk->cork_lock);
 	kfree_rcu(qsk, rcu);
 }

@@ -14,6 +14,8 @@
 #include "quic_conn.h"
 #include "quic_guard.h"
 
+struct quic_tx_work;
+
 /**
  * struct quic_sock - per-socket state, published as the socket's ULP data
  * @tx_conns: connections whose packets this socket encrypts
@@ -22,12 +24,15 @@
  *	splice's end of data), and by encrypting calls from their check of
  *	the cork to the end of their send
  * @guard: where the corked datagram's next packet starts, under @cork_lock
+ * @tx_work: working memory of a small call, kept for the next one; taken
+ *	and given back with atomic exchanges, NULL while a call uses it
  * @rcu: deferred free, as ULP data may be read under RCU
  */
 struct quic_sock {
 	struct quic_conn_table tx_conns;
 	struct mutex cork_lock;	/* orders sends and (un)corking */
 	struct quic_guard guard;
+	struct quic_tx_work *tx_work;
 	struct rcu_head rcu;
 };
 
@@ -79,5 +84,6 @@ static inline struct quic_sock *quic_sk_sender(const struct sock *sk)
 }
 
 int quic_sendmsg(struct sock *sk, struct msghdr *msg, size_t len);
+void quic_tx_sock_release(struct quic_sock *qsk);
 
 #endif /* _NET_QUIC_SOCK_H */

@@ -62,19 +62,35 @@ struct quic_tx_slot {
 
 /* Requests in flight at most for one call of an asynchronous AEAD */
 #define QUIC_TX_SLOTS		16
-/* quic_tx_work.hp_from when no header waits for its packet's AEAD */
-#define QUIC_TX_HP_DONE		UINT_MAX
 
-/* Working memory of one encrypting call, a single allocation. */
+/* What header protection needs of a packet, noted when it is sealed. */
+struct quic_tx_hp {
+	u32 hdr_off;		/* of its short header, in the stream */
+	u8 pn_off;		/* of its packet number, in the header */
+	u8 bytes[QUIC_HP_MASK_SIZE];	/* first byte, packet number */
+};
+
+/*
+ * Working memory of one call, a single allocation.  One that small calls
+ * fit, the size of a single packet's, stays with the socket for its next
+ * call, so that an ACK does not pay for an allocation and its wipe.
+ */
+#define QUIC_TX_WORK_KEPT	2048
+
 struct quic_tx_work {
+	struct quic_sock *keeper;	/* socket that keeps it, if kept */
+	void *req_inline;	/* room for a request in the area itself */
+	unsigned int req_inline_size;
 	struct quic_tx_slot slot;	/* the first request, on @sg */
 	unsigned int req_size;	/* room for its AEAD request */
 	void *req_extra;	/* a larger one, if the keys changed */
 	struct quic_tx_slot *pool;	/* more, for an asynchronous AEAD */
 	unsigned int pool_len;
 	unsigned int busy;	/* slots in flight, in order from @slot */
-	unsigned int hp_from;	/* first packet whose header waits */
 	struct quic_crypto_batch batch;
+	struct quic_tx_hp *hp;	/* one per packet */
+	u8 *hp_blocks;		/* their samples, then their masks */
+	unsigned int packets;
 	struct quic_txbuf buf;
 	struct scatterlist *sg;
 	unsigned int nents;		/* of @sg, for a whole plain call */
@@ -522,25 +538,60 @@ static size_t quic_tx_layout(size_t *size, size_t align, size_t len)
 	return off;
 }
 
+/*
+ * The socket's kept work area if @size fits in one and no other call of
+ * the socket has it, else a new one.
+ */
+static struct quic_tx_work *quic_tx_work_get(struct sock *sk, size_t size)
+{
+	struct quic_sock *qsk = quic_sk_sender(sk);
+	struct quic_tx_work *w;
+
+	if (size > QUIC_TX_WORK_KEPT)
+		return kmalloc(size, sk->sk_allocation);
+	w = xchg(&qsk->tx_work, NULL);
+	if (w)
+		return w;
+	/* Charged: it outlives the call. */
+	w = kmalloc(QUIC_TX_WORK_KEPT, sk->sk_allocation | __GFP_ACCOUNT);
+	if (w)
+		w->keeper = qsk;
+	return w;
+}
+
+/*
+ * @packets to protect, each with its header protection sample; 0 for a
+ * call that sends the data as given.
+ */
 static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 					       unsigned int req_size,
+					       unsigned int packets,
 					       size_t wire_len, size_t udp_len)
 {
 	unsigned int frags = quic_txbuf_max_frags(wire_len);
 	size_t size = sizeof(struct quic_tx_work);
-	size_t req, bvec, sg, cmsgs;
+	size_t req, bvec, sg, cmsgs, hp, blocks;
 	struct quic_tx_work *w;
 
 	req = quic_tx_layout(&size, CRYPTO_MINALIGN, req_size);
+	hp = quic_tx_layout(&size, __alignof__(struct quic_tx_hp),
+			    packets * sizeof(struct quic_tx_hp));
+	/* Aligned, so that no sample crosses a page (kmalloc() aligns). */
+	blocks = quic_tx_layout(&size, QUIC_HP_SAMPLE_SIZE,
+				packets * QUIC_HP_SAMPLE_SIZE);
 	bvec = quic_tx_layout(&size, __alignof__(struct bio_vec),
 			      frags * sizeof(struct bio_vec));
 	sg = quic_tx_layout(&size, __alignof__(struct scatterlist),
 			    frags * sizeof(struct scatterlist));
 	cmsgs = quic_tx_layout(&size, __alignof__(struct cmsghdr), udp_len);
 
-	w = kmalloc(size, sk->sk_allocation);
+	w = quic_tx_work_get(sk, size);
 	if (!w)
 		return NULL;
+	if (size > QUIC_TX_WORK_KEPT)
+		w->keeper = NULL;
+	w->req_inline = (u8 *)w + req;
+	w->req_inline_size = req_size;
 	w->req_size = req_size;
 	w->req_extra = NULL;
 	w->pool = NULL;
@@ -548,12 +599,15 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 	w->nents = 0;
 	/* Calls that encrypt nothing, or size the request later, have none. */
 	if (req_size)
-		quic_crypto_req_init(&w->slot.crypto, (u8 *)w + req);
+		quic_crypto_req_init(&w->slot.crypto, w->req_inline);
 	quic_crypto_batch_init(&w->batch);
 	quic_txbuf_init(&w->buf, (struct bio_vec *)((u8 *)w + bvec), frags);
 	w->sg = (struct scatterlist *)((u8 *)w + sg);
 	w->slot.sg = w->sg;
 	w->udp_cmsgs = udp_len ? (u8 *)w + cmsgs : NULL;
+	w->hp = (struct quic_tx_hp *)((u8 *)w + hp);
+	w->hp_blocks = (u8 *)w + blocks;
+	w->packets = packets;
 	return w;
 }
 
@@ -563,7 +617,26 @@ static void quic_tx_work_free(struct quic_tx_work *w)
 	/* The request contexts held per-packet AEAD state. */
 	kfree_sensitive(w->pool);
 	kfree_sensitive(w->req_extra);
+	if (w->keeper) {
+		/* What the keys left: AEAD state, masks, packet numbers */
+		memzero_explicit(w->req_inline, w->req_inline_size);
+		memzero_explicit(w->hp, w->packets * sizeof(*w->hp));
+		memzero_explicit(w->hp_blocks,
+				 w->packets * QUIC_HP_SAMPLE_SIZE);
+		if (!cmpxchg(&w->keeper->tx_work, NULL, w))
+			return;
+	}
 	kfree_sensitive(w);
+}
+
+/**
+ * quic_tx_sock_release() - free what a socket kept for its next call
+ * @qsk: state of a socket no call can send on any more
+ */
+void quic_tx_sock_release(struct quic_sock *qsk)
+{
+	kfree_sensitive(qsk->tx_work);
+	qsk->tx_work = NULL;
 }
 
 /* Room for an AEAD request of @size bytes, if the work area has less. */
@@ -716,20 +789,21 @@ static struct scatterlist *quic_tx_short_hdr(struct quic_tx_slot *slot,
 }
 
 /*
- * Check and protect packet @idx of the batch, already in the fragments.
- * Packet numbers only grow: within the call, and from the connection's
- * previous calls.  Once an AEAD request is in flight, header protection
- * waits for the end of the batch: it needs the ciphertext.
+ * Check and encrypt packet @idx of the batch, already in the fragments at
+ * stream offset @pos.  Packet numbers only grow: within the call, and
+ * from the connection's previous calls.  Header protection waits for the
+ * end of the batch, see quic_tx_hp_batch().
  */
 static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 			       const struct quic_crypto_keys *keys,
 			       struct quic_tx_slot *slot, unsigned int idx,
-			       unsigned int len, u64 *expected,
+			       size_t pos, unsigned int len, u64 *expected,
 			       struct quic_tx_pns *pns, enum quic_stat *reason)
 {
 	unsigned int cid_len = conn->dcid.len;
 	unsigned int min_len = 1 + cid_len + QUIC_PN_MAX_LEN;
 	unsigned int pn_len, hdr_len;
+	struct quic_tx_hp *hp = &w->hp[idx];
 	struct scatterlist *sg;
 	u8 hdr[QUIC_SHORT_HDR_MAX];
 	int nents, err;
@@ -769,10 +843,7 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 	if (err == -EINPROGRESS) {
 		w->busy++;
 		pns->async++;
-		w->hp_from = min(w->hp_from, idx);
 		err = 0;
-	} else if (!err && w->hp_from == QUIC_TX_HP_DONE) {
-		quic_packet_hp_protect(keys, sg, hdr, hdr_len);
 	}
 	if (err) {
 		*reason = err == -ENOKEY ? QUIC_STAT_ERR_NO_KEY :
@@ -784,46 +855,51 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 	pns->last = pn;
 	/* The next packet is expected to follow this one. */
 	*expected = pn + 1;
+
+	hp->hdr_off = pos + off;
+	hp->pn_off = 1 + cid_len;
+	hp->bytes[0] = hdr[0];
+	memcpy(hp->bytes + 1, hdr + hp->pn_off, pn_len);
 	return 0;
 }
 
 /*
- * Header protection of the packets from @w->hp_from on, all encrypted.
- * They were checked by quic_tx_protect_one(), so this cannot fail; if it
- * did, the call fails rather than send a header unprotected.
+ * Header protection of the @packets of the batch, all encrypted: their
+ * samples, one request for all their masks, then their headers.  The
+ * packets were checked by quic_tx_protect_one(), so a read or write that
+ * misses its packet cannot happen; if it did, the call fails rather than
+ * send a header unprotected.
  */
-static int quic_tx_hp_waiting(struct quic_tx_work *w,
-			      const struct quic_crypto_keys *keys,
-			      const struct quic_tx_batch *b,
-			      unsigned int cid_len)
+static int quic_tx_hp_batch(struct quic_tx_work *w,
+			    const struct quic_crypto_keys *keys,
+			    unsigned int packets)
 {
-	unsigned int min_len = 1 + cid_len + QUIC_PN_MAX_LEN;
-	u8 hdr[QUIC_SHORT_HDR_MAX];
-	struct scatterlist *sg;
-	size_t left = b->len;
 	unsigned int i;
-	size_t off;
+	int err = 0;
 
-	quic_txbuf_rewind(&w->buf);
-	for (i = 0; left; i++) {
-		unsigned int len = min_t(size_t, left, b->stride);
-		int nents;
+	for (i = 0; !err && i < packets; i++) {
+		const struct quic_tx_hp *hp = &w->hp[i];
 
-		left -= len;
-		nents = quic_txbuf_next(&w->buf, w->slot.sg,
-					len + QUIC_TAG_SIZE, 0, NULL);
-		if (WARN_ON_ONCE(nents < 0))
-			return -EINVAL;
-		if (i < w->hp_from)
-			continue;
-		sg = quic_tx_short_hdr(&w->slot, nents, &len, hdr, min_len,
-				       &off);
-		if (WARN_ON_ONCE(!sg))
-			return -EINVAL;
-		quic_packet_hp_protect(keys, sg, hdr,
-				       1 + cid_len + quic_pn_len(hdr[0]));
+		err = quic_txbuf_read(&w->buf, hp->hdr_off + hp->pn_off +
+				      QUIC_PN_MAX_LEN,
+				      w->hp_blocks + i * QUIC_HP_SAMPLE_SIZE,
+				      QUIC_HP_SAMPLE_SIZE);
 	}
-	return 0;
+	if (!err)
+		err = quic_hp_masks(keys, w->hp_blocks, packets);
+
+	for (i = 0; !err && i < packets; i++) {
+		struct quic_tx_hp *hp = &w->hp[i];
+		unsigned int pn_len = quic_pn_len(hp->bytes[0]);
+
+		quic_hp_apply(hp->bytes, w->hp_blocks + i * QUIC_HP_SAMPLE_SIZE);
+		err = quic_txbuf_write(&w->buf, hp->hdr_off, hp->bytes, 1);
+		if (!err)
+			err = quic_txbuf_write(&w->buf,
+					       hp->hdr_off + hp->pn_off,
+					       hp->bytes + 1, pn_len);
+	}
+	return err;
 }
 
 static int quic_tx_protect_batch(struct quic_tx_work *w,
@@ -843,7 +919,6 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 	pns->passed = 0;
 	pns->async = 0;
 	w->busy = 0;
-	w->hp_from = QUIC_TX_HP_DONE;
 	err = quic_tx_req_fit(w, &keys->tx);
 	if (err)
 		*reason = QUIC_STAT_ERR_NOMEM;
@@ -856,8 +931,9 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 					b->stride + QUIC_TAG_SIZE, &err);
 		if (!slot)
 			break;
-		err = quic_tx_protect_one(w, conn, &keys->tx, slot, i, len,
-					  &expected, pns, reason);
+		err = quic_tx_protect_one(w, conn, &keys->tx, slot, i,
+					  b->len - left + i * QUIC_TAG_SIZE,
+					  len, &expected, pns, reason);
 		left -= len;
 	}
 	/* Requests in flight own their memory and the keys until done. */
@@ -866,8 +942,11 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 		err = done;
 		*reason = QUIC_STAT_ERR_CRYPTO;
 	}
-	if (!err && w->hp_from != QUIC_TX_HP_DONE)
-		err = quic_tx_hp_waiting(w, &keys->tx, b, conn->dcid.len);
+	if (!err) {
+		err = quic_tx_hp_batch(w, &keys->tx, packets);
+		if (err)
+			*reason = QUIC_STAT_ERR_CRYPTO;
+	}
 	quic_conn_keys_put(keys);
 	if (err)
 		return err;
@@ -998,7 +1077,8 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	if (!req_size && !coalesced)
 		return quic_tx_error(sk, -ENOKEY, QUIC_STAT_ERR_NO_CONNECTION);
 
-	w = quic_tx_work_alloc(sk, req_size, b.wire_len, tc->udp_len);
+	w = quic_tx_work_alloc(sk, req_size, DIV_ROUND_UP(b.len, b.stride),
+			       b.wire_len, tc->udp_len);
 	if (!w)
 		return quic_tx_error(sk, -ENOMEM, QUIC_STAT_ERR_NOMEM);
 	quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs, tc);
@@ -1064,7 +1144,7 @@ static struct quic_tx_work *quic_tx_copy_call(struct sock *sk,
 	int err = -ENOMEM;
 
 	*reason = QUIC_STAT_ERR_NOMEM;
-	w = quic_tx_work_alloc(sk, 0, len, tc->udp_len);
+	w = quic_tx_work_alloc(sk, 0, 0, len, tc->udp_len);
 	if (!w)
 		return ERR_PTR(-ENOMEM);
 	quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs, tc);

@@ -12,6 +12,7 @@
  */
 
 #include <kunit/visibility.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/uio.h>
@@ -195,6 +196,74 @@ int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 	}
 	return nents;
 }
+
+/*
+ * Copy @len bytes at offset @off of the stream to @to, or from @from, a
+ * page at a time: a fragment may be a compound page.
+ */
+static int quic_txbuf_copy(const struct quic_txbuf *buf, size_t off, u8 *to,
+			   const u8 *from, unsigned int len)
+{
+	unsigned int i = 0;
+
+	while (len && i < buf->nr) {
+		const struct bio_vec *bv = &buf->bvec[i];
+		size_t at, chunk;
+		struct page *page;
+
+		if (off >= bv->bv_len) {
+			off -= bv->bv_len;
+			i++;
+			continue;
+		}
+		at = bv->bv_offset + off;
+		page = nth_page(bv->bv_page, at / PAGE_SIZE);
+		at %= PAGE_SIZE;
+		chunk = min3((size_t)len, bv->bv_len - off, PAGE_SIZE - at);
+		if (to) {
+			memcpy_from_page(to, page, at, chunk);
+			to += chunk;
+		} else {
+			memcpy_to_page(page, at, from, chunk);
+			from += chunk;
+		}
+		len -= chunk;
+		off += chunk;
+	}
+	return WARN_ON_ONCE(len) ? -EINVAL : 0;
+}
+
+/**
+ * quic_txbuf_read() - read bytes anywhere in the stream
+ * @buf: reserved buffer
+ * @off: stream offset of the first byte
+ * @to: where the bytes go
+ * @len: number of bytes
+ *
+ * Return: 0, or -EINVAL if they are not all in the reserved stream.
+ */
+int quic_txbuf_read(const struct quic_txbuf *buf, size_t off, void *to,
+		    unsigned int len)
+{
+	return quic_txbuf_copy(buf, off, to, NULL, len);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_read);
+
+/**
+ * quic_txbuf_write() - overwrite bytes anywhere in the stream
+ * @buf: reserved buffer, not yet handed to UDP
+ * @off: stream offset of the first byte
+ * @from: the new bytes
+ * @len: number of bytes
+ *
+ * Return: 0, or -EINVAL if they are not all in the reserved stream.
+ */
+int quic_txbuf_write(const struct quic_txbuf *buf, size_t off,
+		     const void *from, unsigned int len)
+{
+	return quic_txbuf_copy(buf, off, NULL, from, len);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_write);
 
 /**
  * quic_txbuf_rewind() - go back to the start of the stream

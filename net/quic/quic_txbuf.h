@@ -40,6 +40,10 @@ bool quic_txbuf_spliceable(const struct quic_txbuf *buf);
 int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 		    unsigned int len, unsigned int fill,
 		    struct iov_iter *from);
+int quic_txbuf_read(const struct quic_txbuf *buf, size_t off, void *to,
+		    unsigned int len);
+int quic_txbuf_write(const struct quic_txbuf *buf, size_t off,
+		     const void *from, unsigned int len);
 void quic_txbuf_rewind(struct quic_txbuf *buf);
 void quic_txbuf_iter(const struct quic_txbuf *buf, struct iov_iter *iter,
 		     size_t len);

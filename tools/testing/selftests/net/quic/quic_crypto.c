@@ -1529,6 +1529,156 @@ TEST_F(quic_api, multi_conn)
 	}
 }
 
+/*
+ * Value of @key in the /proc/crypto entry whose @match_key is @match
+ * (and, if @type is set, whose type is @type) of highest priority: the
+ * entry the crypto API would pick.  Copied to @val, "" if there is none.
+ */
+static void proc_crypto(const char *match_key, const char *match,
+			const char *type, const char *key, char *val,
+			size_t size)
+{
+	char line[256], k[64], v[128], cur[128] = "", cur_type[128] = "";
+	long prio = -1, best = -1;
+	bool hit = false;
+	FILE *f;
+
+	val[0] = '\0';
+	f = fopen("/proc/crypto", "r");
+	if (!f)
+		return;
+	for (;;) {
+		bool end = !fgets(line, sizeof(line), f);
+
+		if (end || line[0] == '\n') {
+			if (hit && (!type || !strcmp(cur_type, type)) &&
+			    prio > best) {
+				best = prio;
+				snprintf(val, size, "%s", cur);
+			}
+			hit = false;
+			prio = -1;
+			cur[0] = '\0';
+			cur_type[0] = '\0';
+			if (end)
+				break;
+			continue;
+		}
+		if (sscanf(line, "%63s : %127s", k, v) != 2)
+			continue;
+		if (!strcmp(k, match_key) && !strcmp(v, match))
+			hit = true;
+		if (!strcmp(k, "priority"))
+			prio = atol(v);
+		if (!strcmp(k, "type"))
+			snprintf(cur_type, sizeof(cur_type), "%s", v);
+		if (!strcmp(k, key))
+			snprintf(cur, sizeof(cur), "%s", v);
+	}
+	fclose(f);
+}
+
+/* References the crypto API counts on algorithm @driver, or -1. */
+static long crypto_refs(const char *driver)
+{
+	char val[32];
+
+	proc_crypto("driver", driver, NULL, "refcnt", val, sizeof(val));
+	return val[0] ? atol(val) : -1;
+}
+
+/* Whether an x86 CPU has feature @flag, as /proc/cpuinfo names it */
+static bool cpu_has_flag(const char *flag)
+{
+	char line[4096], word[64];
+	bool found = false;
+	FILE *f;
+
+	snprintf(word, sizeof(word), " %s ", flag);
+	f = fopen("/proc/cpuinfo", "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line) - 1, f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		line[strcspn(line, "\n")] = ' ';
+		found = strstr(line, word);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Header protection of an AES suite runs as an ecb(aes) request, on the
+ * AES implementation the crypto API ranks first (the AES instructions
+ * where the CPU has them, whose timing does not depend on the data), one
+ * transform per connection that a key update keeps and a DEL frees;
+ * where that would be the generic C AES, the AES library instead, with
+ * no transform.  ChaCha20 suites use the ChaCha20 library.  Counts the
+ * references of the whole kernel: run alone (serial_tests).
+ */
+TEST_F(quic, hp_transform)
+{
+	bool aes = variant->cipher != TLS_CIPHER_CHACHA20_POLY1305;
+	char aes_driver[128], ecb_driver[160];
+	struct quic_send_args a;
+	long before, added, now;
+	struct flow f[4];
+	int i, tries;
+
+	proc_crypto("name", "aes", "cipher", "driver", aes_driver,
+		    sizeof(aes_driver));
+	ASSERT_NE(0, aes_driver[0]) TH_LOG("no AES cipher in /proc/crypto");
+	if (cpu_has_flag("aes"))
+		ASSERT_STREQ("aes-aesni", aes_driver);
+	snprintf(ecb_driver, sizeof(ecb_driver), "ecb(%s)", aes_driver);
+	if (!strcmp(aes_driver, "aes-generic"))
+		aes = false;
+	before = crypto_refs(ecb_driver);
+	if (aes)
+		ASSERT_LT(0, before)
+			TH_LOG("%s not in use with an AES connection",
+			       ecb_driver);
+
+	for (i = 0; i < 4; i++) {
+		flow_init(&f[i], variant->cipher, 8);
+		f[i].cid[0] = 0xe0 + i;
+		ASSERT_EQ(0, quic_conn_add(self->sfd, &f[i].keys, f[i].cid,
+					   f[i].cid_len));
+	}
+	added = crypto_refs(ecb_driver) - before;
+	if (aes) {
+		ASSERT_LE(4, added);
+		ASSERT_EQ(0, added % 4);
+	} else {
+		ASSERT_EQ(0, added);
+	}
+
+	/* A key update shares the header protection key. */
+	ASSERT_EQ(0, quic_key_phase(self->sfd, f[0].cid, f[0].cid_len,
+				    QUIC_KEY_PHASE_INSTALL, 1, &f[0].keys));
+	ASSERT_EQ(before + added, crypto_refs(ecb_driver));
+	for (i = 0; i < 4; i++) {
+		describe("connection %d after ADD", i);
+		a = tx_args(self, &f[i], 0);
+		a.gso_size = 600;
+		batch_fill(&bat, &f[i], 0, 1, 600 - QUIC_TAG_LEN, 5, 0);
+		tx_check(_metadata, self, &f[i], &bat, &a, NULL, 0);
+	}
+
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, quic_conn_del(self->sfd, f[i].cid, f[i].cid_len));
+	/* Keys go after an RCU grace period. */
+	for (tries = 0; tries < 200; tries++) {
+		now = crypto_refs(ecb_driver);
+		if (now == before)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(before, now);
+	still_works(_metadata, self);
+}
+
 /* Enough connections for the table to grow several times, then shrink. */
 TEST_F_TIMEOUT(quic_api, many_connections, 300)
 {
@@ -3773,6 +3923,99 @@ TEST(module_reload)
 	ASSERT_EQ(0, memcmp(out, bat.data, bat.len));
 	close(fd);
 	close(rfd);
+}
+
+/* Far more allocation points than one call passes */
+#define ALLOC_POINTS_MAX	100000
+
+/*
+ * Allocation points (failslab, fail_page_alloc) one call passes, the
+ * fewest of several calls: a page fragment refill or a queue growing at
+ * the receiver adds one now and then.  The call sends @b from @plain_fd
+ * as it is, or, if @plain_fd is -1, from the fixture's sender with @a.
+ */
+static void call_allocations(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(quic) * self, int nth_fd,
+			     int plain_fd, struct batch *b,
+			     const struct quic_send_args *a,
+			     unsigned int *fewest)
+{
+	struct iovec iov = { .iov_base = b->data, .iov_len = b->len };
+	static uint8_t dgram[BUF_LEN];
+	unsigned int i, left;
+	ssize_t ret;
+
+	*fewest = UINT_MAX;
+	for (i = 0; i < 8; i++) {
+		ASSERT_TRUE(quic_fail_nth_arm(nth_fd, ALLOC_POINTS_MAX));
+		ret = plain_fd >= 0 ? quic_sendmsg(plain_fd, &iov, 1, a) :
+				      tx_send(self, b, a, NULL, 0);
+		left = quic_fail_nth_left(nth_fd);
+		quic_fail_nth_set(nth_fd, 0);
+		ASSERT_EQ((ssize_t)b->len, ret)
+			TH_LOG("%s: %s", what, strerror(errno));
+		ASSERT_LT(0, left) TH_LOG("%s: a failure was injected", what);
+		if (ALLOC_POINTS_MAX - left < *fewest)
+			*fewest = ALLOC_POINTS_MAX - left;
+		ASSERT_LT(0, quic_recv(self->rfd, dgram, sizeof(dgram),
+				       RX_WAIT_MS));
+	}
+}
+
+/*
+ * A one-packet call allocates nothing a plain UDP send of the same
+ * datagram does not: its working memory stays with the socket between
+ * calls.  The same for a call that bypasses encryption and for one
+ * without the cmsg, both copied before they are checked.
+ */
+TEST_F(quic, one_packet_allocations)
+{
+	struct quic_send_args a = tx_args(self, &self->flow, 0);
+	struct quic_send_args plain = a;
+	unsigned int offload, udp;
+	int fd, ufd;
+
+	if (!fresh_netns(_metadata, self, variant))
+		return;
+	a = tx_args(self, &self->flow, 0);
+	plain = a;
+	plain.no_quic_cmsg = true;
+	fd = quic_fault_setup();
+	if (fd < 0)
+		SKIP(return, "no fault injection (CONFIG_FAILSLAB, debugfs)");
+	ufd = sender_socket(variant);
+	ASSERT_LE(0, ufd);
+
+	describe("50-byte ACK, encrypted");
+	batch_fill(&bat, &self->flow, 0, 2, 50, 1, 0);
+	call_allocations(_metadata, self, fd, -1, &bat, &a, &offload);
+	batch_fill(&bat, &self->flow, 0, 2, 50 + QUIC_TAG_LEN, 1, 0);
+	call_allocations(_metadata, self, fd, ufd, &bat, &plain, &udp);
+	TH_LOG("one packet: offload %u allocation points, UDP %u", offload,
+	       udp);
+	ASSERT_LE(offload, udp);
+
+	describe("1200-byte packet, encrypted");
+	batch_fill(&bat, &self->flow, 0, 2, 1200 - QUIC_TAG_LEN, 1, 0);
+	call_allocations(_metadata, self, fd, -1, &bat, &a, &offload);
+	batch_fill(&bat, &self->flow, 0, 2, 1200, 1, 0);
+	call_allocations(_metadata, self, fd, ufd, &bat, &plain, &udp);
+	ASSERT_LE(offload, udp);
+
+	describe("packet that bypasses encryption");
+	a.flags = QUIC_BYPASS_ENCRYPTION;
+	call_allocations(_metadata, self, fd, -1, &bat, &a, &offload);
+	ASSERT_LE(offload, udp);
+
+	describe("long-header packet without the cmsg");
+	batch_reset(&bat);
+	batch_long_hdr(&bat, 1200);
+	call_allocations(_metadata, self, fd, self->sfd, &bat, &plain,
+			 &offload);
+	call_allocations(_metadata, self, fd, ufd, &bat, &plain, &udp);
+	ASSERT_LE(offload, udp);
+	close(ufd);
+	close(fd);
 }
 
 /*
