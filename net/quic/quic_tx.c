@@ -547,8 +547,12 @@ static struct quic_tx_work *quic_tx_work_get(struct sock *sk, size_t size)
 	struct quic_sock *qsk = quic_sk_sender(sk);
 	struct quic_tx_work *w;
 
-	if (size > QUIC_TX_WORK_KEPT)
-		return kmalloc(size, sk->sk_allocation);
+	if (size > QUIC_TX_WORK_KEPT) {
+		w = kmalloc(size, sk->sk_allocation);
+		if (w)
+			w->keeper = NULL;
+		return w;
+	}
 	w = xchg(&qsk->tx_work, NULL);
 	if (w)
 		return w;
@@ -588,8 +592,6 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 	w = quic_tx_work_get(sk, size);
 	if (!w)
 		return NULL;
-	if (size > QUIC_TX_WORK_KEPT)
-		w->keeper = NULL;
 	w->req_inline = (u8 *)w + req;
 	w->req_inline_size = req_size;
 	w->req_size = req_size;
