@@ -1529,62 +1529,34 @@ TEST_F(quic_api, multi_conn)
 	}
 }
 
+#define MAX_CRYPTO_ALGS 1024
+static struct quic_crypto_alg algs[MAX_CRYPTO_ALGS];
+
 /*
- * Value of @key in the /proc/crypto entry whose @match_key is @match
- * (and, if @type is set, whose type is @type) of highest priority: the
- * entry the crypto API would pick.  Copied to @val, "" if there is none.
+ * Driver of the highest-priority /proc/crypto entry named @name of type
+ * @type, the one the crypto API would pick; "" if there is none.
  */
-static void proc_crypto(const char *match_key, const char *match,
-			const char *type, const char *key, char *val,
-			size_t size)
+static const char *crypto_pick(const char *name, const char *type)
 {
-	char line[256], k[64], v[128], cur[128] = "", cur_type[128] = "";
-	long prio = -1, best = -1;
-	bool hit = false;
-	FILE *f;
+	int i, n = quic_crypto_algs(algs, MAX_CRYPTO_ALGS), best = -1;
 
-	val[0] = '\0';
-	f = fopen("/proc/crypto", "r");
-	if (!f)
-		return;
-	for (;;) {
-		bool end = !fgets(line, sizeof(line), f);
-
-		if (end || line[0] == '\n') {
-			if (hit && (!type || !strcmp(cur_type, type)) &&
-			    prio > best) {
-				best = prio;
-				snprintf(val, size, "%s", cur);
-			}
-			hit = false;
-			prio = -1;
-			cur[0] = '\0';
-			cur_type[0] = '\0';
-			if (end)
-				break;
-			continue;
-		}
-		if (sscanf(line, "%63s : %127s", k, v) != 2)
-			continue;
-		if (!strcmp(k, match_key) && !strcmp(v, match))
-			hit = true;
-		if (!strcmp(k, "priority"))
-			prio = atol(v);
-		if (!strcmp(k, "type"))
-			snprintf(cur_type, sizeof(cur_type), "%s", v);
-		if (!strcmp(k, key))
-			snprintf(cur, sizeof(cur), "%s", v);
-	}
-	fclose(f);
+	for (i = 0; i < n; i++)
+		if (!strcmp(algs[i].name, name) &&
+		    !strcmp(algs[i].type, type) &&
+		    (best < 0 || algs[i].priority > algs[best].priority))
+			best = i;
+	return best < 0 ? "" : algs[best].driver;
 }
 
 /* References the crypto API counts on algorithm @driver, or -1. */
 static long crypto_refs(const char *driver)
 {
-	char val[32];
+	int i, n = quic_crypto_algs(algs, MAX_CRYPTO_ALGS);
 
-	proc_crypto("driver", driver, NULL, "refcnt", val, sizeof(val));
-	return val[0] ? atol(val) : -1;
+	for (i = 0; i < n; i++)
+		if (!strcmp(algs[i].driver, driver))
+			return algs[i].refcnt;
+	return -1;
 }
 
 /* Whether an x86 CPU has feature @flag, as /proc/cpuinfo names it */
@@ -1626,8 +1598,8 @@ TEST_F(quic, hp_transform)
 	struct flow f[4];
 	int i, tries;
 
-	proc_crypto("name", "aes", "cipher", "driver", aes_driver,
-		    sizeof(aes_driver));
+	snprintf(aes_driver, sizeof(aes_driver), "%s",
+		 crypto_pick("aes", "cipher"));
 	ASSERT_NE(0, aes_driver[0]) TH_LOG("no AES cipher in /proc/crypto");
 	if (cpu_has_flag("aes"))
 		ASSERT_STREQ("aes-aesni", aes_driver);

@@ -900,3 +900,39 @@ void quic_cid_numbered(uint8_t *cid, size_t len, uint8_t fill, uint32_t i)
 	cid[len - 2] = i >> 8;
 	cid[len - 1] = i;
 }
+
+int quic_crypto_algs(struct quic_crypto_alg *v, int max)
+{
+	char line[256], key[64], val[128];
+	FILE *f = fopen("/proc/crypto", "r");
+	const int tl = sizeof(v->type) - 1;
+	int n = 0;
+
+	if (!f)
+		return -1;
+	memset(v, 0, sizeof(*v) * max);
+	while (n < max && fgets(line, sizeof(line), f)) {
+		struct quic_crypto_alg *a = &v[n];
+
+		if (line[0] == '\n') {
+			n += a->name[0] != '\0';
+			continue;
+		}
+		if (sscanf(line, "%63s : %127s", key, val) != 2)
+			continue;
+		if (!strcmp(key, "name"))
+			snprintf(a->name, sizeof(a->name), "%s", val);
+		else if (!strcmp(key, "driver"))
+			snprintf(a->driver, sizeof(a->driver), "%s", val);
+		else if (!strcmp(key, "type"))
+			snprintf(a->type, sizeof(a->type), "%.*s", tl, val);
+		else if (!strcmp(key, "priority"))
+			a->priority = atol(val);
+		else if (!strcmp(key, "refcnt"))
+			a->refcnt = atol(val);
+	}
+	if (n < max && v[n].name[0])
+		n++;
+	fclose(f);
+	return n;
+}

@@ -227,6 +227,18 @@ unsigned int quic_fail_nth_left(int fd);
  */
 bool quic_fail_nth_arm(int fd, unsigned int nth);
 
+/* One entry of /proc/crypto */
+struct quic_crypto_alg {
+	char name[128], driver[128], type[32];	/* CRYPTO_MAX_ALG_NAME */
+	long priority, refcnt;
+};
+
+/*
+ * Up to @max entries of /proc/crypto into @v, in the file's order: their
+ * number, or -1 with errno set if the file cannot be read.
+ */
+int quic_crypto_algs(struct quic_crypto_alg *v, int max);
+
 /* A @len-byte connection ID of @fill bytes ending in @i, big-endian (@len >= 4) */
 void quic_cid_numbered(uint8_t *cid, size_t len, uint8_t fill, uint32_t i);
 
