@@ -94,7 +94,8 @@ static const char *const mode_name[M_COUNT] = {
 #define KAEAD_FILE		"/sys/kernel/debug/quic_bench_aead"
 
 static const uint16_t ciphers[] = {
-	TLS_CIPHER_AES_GCM_128, TLS_CIPHER_CHACHA20_POLY1305,
+	TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,
+	TLS_CIPHER_CHACHA20_POLY1305,
 };
 #define NCIPHERS (sizeof(ciphers) / sizeof(ciphers[0]))
 /* 50 B: an ACK-only packet; 1200 and 1452 B: full-size ones */
@@ -190,8 +191,16 @@ static void sealer_init(struct sealer *s, const struct quic_keys *k)
 	const EVP_CIPHER *aead, *hp;
 
 	s->chacha = k->cipher == TLS_CIPHER_CHACHA20_POLY1305;
-	aead = s->chacha ? EVP_chacha20_poly1305() : EVP_aes_128_gcm();
-	hp = s->chacha ? EVP_chacha20() : EVP_aes_128_ecb();
+	if (s->chacha) {
+		aead = EVP_chacha20_poly1305();
+		hp = EVP_chacha20();
+	} else if (k->cipher == TLS_CIPHER_AES_GCM_256) {
+		aead = EVP_aes_256_gcm();
+		hp = EVP_aes_256_ecb();
+	} else {
+		aead = EVP_aes_128_gcm();
+		hp = EVP_aes_128_ecb();
+	}
 	memcpy(s->iv, k->iv, sizeof(s->iv));
 	s->aead = EVP_CIPHER_CTX_new();
 	s->hp = EVP_CIPHER_CTX_new();
@@ -339,8 +348,7 @@ static int udp_socket(const struct sockaddr_in *to)
 
 static void conn_keys(uint16_t cipher, struct quic_keys *k)
 {
-	quic_keys_pattern(k, cipher, cipher == TLS_CIPHER_AES_GCM_128 ?
-			  0x30 : 0x50);
+	quic_keys_pattern(k, cipher, 0x30 + 0x20 * cipher_index(cipher));
 }
 
 /* An offload socket with connections 0..n-1, all with the same keys. */
@@ -1014,7 +1022,9 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 		uint16_t c = ciphers[ci];
 
 		snprintf(path, sizeof(path), "%s/plot-%s.dat", dir,
-			 c == TLS_CIPHER_AES_GCM_128 ? "aes128gcm" : "chacha20poly1305");
+			 c == TLS_CIPHER_AES_GCM_128 ? "aes128gcm" :
+			 c == TLS_CIPHER_AES_GCM_256 ? "aes256gcm" :
+						       "chacha20poly1305");
 		dat = fopen(path, "w");
 		if (!dat)
 			die("%s: %s", path, strerror(errno));
