@@ -128,7 +128,8 @@ static struct sockaddr_in dst;
 /* Every call that went to the dummy device, warm-up included. */
 static uint64_t dev_sends, dev_errors;
 /* What ran: the kernel's drivers per cipher, OpenSSL's build and CPU use */
-static char impl_aead[NCIPHERS][256], impl_hp[NCIPHERS][128];
+#define IMPL_LEN		256
+static char impl_aead[NCIPHERS][IMPL_LEN], impl_hp[NCIPHERS][IMPL_LEN];
 static char openssl_ver[64], openssl_cap[256];
 
 static void die(const char *fmt, ...)
@@ -724,13 +725,39 @@ static void kernel_impl(unsigned int ci)
 		else if (!strcmp(a->type, "aead"))
 			to = aead;
 		if (to)
-			snprintf(to + strlen(to), 128 - strlen(to), "%s%s",
+			snprintf(to + strlen(to), IMPL_LEN - strlen(to), "%s%s",
 				 to[0] ? "+" : "", a->driver);
 	}
 	if (!hp[0])
-		snprintf(hp, 128, "%s library", chacha ? "chacha20" : "aes");
+		snprintf(hp, IMPL_LEN, "%s library", chacha ? "chacha20" : "aes");
 	printf("kernel: %-17s AEAD %s, header protection %s\n",
 	       quic_cipher_name(ciphers[ci]), aead, hp);
+}
+
+/*
+ * bench/kmod's file for @cipher, its transform set up by one packet;
+ * prints the driver it got.  -1 if the module is not loaded.
+ */
+static int kaead_open(uint16_t cipher)
+{
+	char cmd[64], driver[160] = "";
+	int fd = open(KAEAD_FILE, O_RDWR), len;
+	ssize_t n;
+
+	if (fd < 0) {
+		if (opt_modes & 1u << M_KAEAD)
+			printf("kaead: %s: %s (bench/kmod not loaded): the overhead split is left out\n",
+			       KAEAD_FILE, strerror(errno));
+		return -1;
+	}
+	len = snprintf(cmd, sizeof(cmd), "%u 1200 1", cipher);
+	if (write(fd, cmd, len) != len)
+		die("%s: %s", KAEAD_FILE, strerror(errno));
+	n = read(fd, driver, sizeof(driver) - 1);
+	driver[n > 0 ? n : 0] = '\0';
+	driver[strcspn(driver, "\n")] = '\0';
+	printf("kaead:  %-17s AEAD %s\n", quic_cipher_name(cipher), driver);
+	return fd;
 }
 
 /* OpenSSL's version and the CPU capability vector it runs with. */
@@ -899,6 +926,22 @@ static struct stat3 overhead(enum mode num, enum mode alone, uint16_t cipher,
 	return stats(v, n);
 }
 
+/* @dir/@kind-<cipher>.dat, open for writing */
+static FILE *plot_file(const char *dir, const char *kind, uint16_t cipher)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s-%s.dat", dir, kind,
+		 cipher == TLS_CIPHER_AES_GCM_128 ? "aes128gcm" :
+		 cipher == TLS_CIPHER_AES_GCM_256 ? "aes256gcm" :
+						    "chacha20poly1305");
+	f = fopen(path, "w");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	return f;
+}
+
 /* "med [min..max]" of @s with @prec decimals into @buf (64 bytes), or "not run" */
 static const char *cell3f(struct stat3 s, int prec, char *buf)
 {
@@ -984,6 +1027,7 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 	char path[4096];
 	FILE *f, *dat;
 	const struct headline *h = &headline;
+	FILE *split;
 	unsigned int ci, si, bi;
 	bool emulated = strncmp(opt_accel, "kvm", 3), avx;
 	char model[128], c3[2][64];
@@ -1021,14 +1065,10 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 	for (ci = 0; ci < NCIPHERS; ci++) {
 		uint16_t c = ciphers[ci];
 
-		snprintf(path, sizeof(path), "%s/plot-%s.dat", dir,
-			 c == TLS_CIPHER_AES_GCM_128 ? "aes128gcm" :
-			 c == TLS_CIPHER_AES_GCM_256 ? "aes256gcm" :
-						       "chacha20poly1305");
-		dat = fopen(path, "w");
-		if (!dat)
-			die("%s: %s", path, strerror(errno));
+		dat = plot_file(dir, "plot", c);
 		fprintf(dat, "# label plain(med min max) user(...) user-zc(...) kernel(...) aead(...)\n");
+		split = plot_file(dir, "split", c);
+		fprintf(split, "# label floor aead overhead (medians, ns per wire byte)\n");
 
 		out(f, "%s\n", quic_cipher_name(c));
 		out(f, "%-5s %5s | %-17s | %-17s | %-17s | %-17s | %7s | %5s | %5s | %6s | %6s\n",
@@ -1077,12 +1117,20 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 						s[j].min, s[j].max);
 				fprintf(dat, " %.4f %.4f %.4f\n", aead.med,
 					aead.min, aead.max);
+				/* 50 B costs are of another scale */
+				if (size < 1200 || !uo.n || !ko.n)
+					continue;
+				fprintf(split, "\"%u/%u (b)\" %.4f %.4f %.4f\n",
+					size, b, s[0].med, aead.med, uo.med);
+				fprintf(split, "\"%u/%u (d)\" %.4f %.4f %.4f\n",
+					size, b, s[0].med, kaead.med, ko.med);
 			}
 			out(f, "%-5u  aead alone, ns/B: OpenSSL %s; the kernel's in the kernel %s, through AF_ALG %s (2 syscalls + 2 copies per packet)\n",
 			    size, cell3(aead, alone[0]), cell3(kaead, alone[1]),
 			    cell3(alg, alone[2]));
 		}
 		fclose(dat);
+		fclose(split);
 		out(f, "\n");
 	}
 	out(f, "%s", conn_lines);
@@ -1247,7 +1295,7 @@ static void run_config(struct run *r, int rep, unsigned int ms, bool keep)
 int main(int argc, char **argv)
 {
 	int fd_plain, fd_zc, fd_off[NCIPHERS], fd_alg[NCIPHERS], one = 1, opt;
-	int fd_kaead;
+	int fd_kaead[NCIPHERS];
 	struct sealer seal[NCIPHERS];
 	struct quic_keys keys[NCIPHERS];
 	uint64_t dev0, sends = 0, errors = 0, zc_copied = 0, zc_sent = 0;
@@ -1304,11 +1352,9 @@ int main(int argc, char **argv)
 		if (fd_alg[ci] < 0)
 			printf("af_alg: %s unavailable (%s): row left out\n",
 			       quic_cipher_name(ciphers[ci]), strerror(errno));
+		/* One file per cipher: each keeps its own transform. */
+		fd_kaead[ci] = kaead_open(ciphers[ci]);
 	}
-	fd_kaead = open(KAEAD_FILE, O_RDWR);
-	if (fd_kaead < 0 && opt_modes & 1u << M_KAEAD)
-		printf("kaead: %s: %s (bench/kmod not loaded): the overhead split is left out\n",
-		       KAEAD_FILE, strerror(errno));
 	fd_plain = udp_socket(&dst);
 	fd_zc = udp_socket(&dst);
 	if (setsockopt(fd_zc, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)))
@@ -1368,11 +1414,11 @@ int main(int argc, char **argv)
 					run_config(&r, rep, rep ? opt_ms : opt_ms / 5,
 						   rep);
 				}
-				if (fd_kaead < 0)
+				if (fd_kaead[ci] < 0)
 					continue;
 				r.mode = M_KAEAD;
 				r.batch = KAEAD_BATCH;
-				r.fd = fd_kaead;
+				r.fd = fd_kaead[ci];
 				run_config(&r, rep, rep ? opt_ms : opt_ms / 5, rep);
 			}
 		}
@@ -1386,6 +1432,7 @@ int main(int argc, char **argv)
 	if (opt_modes & 1u << M_CONNS) {
 		char *save = NULL, *tok, list[256];
 		uint32_t conns[8];
+		FILE *cdat;
 		int fds[8];
 		unsigned int nc = 0, j;
 
@@ -1422,6 +1469,11 @@ int main(int argc, char **argv)
 				bench_pn = r.pn;
 			}
 		}
+		snprintf(path, sizeof(path), "%s/conns.dat", opt_out);
+		cdat = fopen(path, "w");
+		if (!cdat)
+			die("%s: %s", path, strerror(errno));
+		fprintf(cdat, "# connections, ns per packet (med min max): AES-128-GCM 1200 B, 1 per call\n");
 		for (j = 0; j < nc; j++) {
 			double v[256], b[256], q[256];
 			struct stat3 st, rt;
@@ -1438,6 +1490,8 @@ int main(int argc, char **argv)
 			st = stats(v, n);
 			headline.conns_ratio = rt;
 			headline.conns_most = conns[j];
+			fprintf(cdat, "%u %.1f %.1f %.1f\n", conns[j],
+				st.med * 1200, st.min * 1200, st.max * 1200);
 			snprintf(conn_lines + strlen(conn_lines),
 				 sizeof(conn_lines) - strlen(conn_lines),
 				 "kernel offload, AES-128-GCM 1200 B, 1 packet per call, random one of %6u connections: %.0f [%.0f..%.0f] ns per packet, %.2f [%.2f..%.2f] x %u connection(s)\n",
@@ -1445,6 +1499,7 @@ int main(int argc, char **argv)
 				 st.max * 1200, rt.med, rt.min, rt.max,
 				 conns[0]);
 		}
+		fclose(cdat);
 	}
 
 	if (opt_modes & 1u << M_SETUP)
@@ -1461,6 +1516,8 @@ int main(int argc, char **argv)
 		close(fd_off[ci]);
 		if (fd_alg[ci] >= 0)
 			close(fd_alg[ci]);
+		if (fd_kaead[ci] >= 0)
+			close(fd_kaead[ci]);
 	}
 	if (dev_tx_packets() - dev0 != sends)
 		fprintf(stderr, "quic_bench: the device counted %llu skbs for %llu sends\n",

@@ -9,9 +9,9 @@
  * COUNT packets of SIZE wire bytes in place (13 bytes of short header as
  * associated data, then the payload, then the 16-byte tag), one request
  * each with its own nonce, on a transform allocated as net/quic allocates
- * its own.  It runs in the writing thread: that thread's CPU time around
- * write() is the cost.  CIPHER is a TLS_CIPHER_* number.  Reading the file
- * gives the driver that served the last write.
+ * its own and kept by the open file.  It runs in the writing thread: that
+ * thread's CPU time around write() is the cost.  CIPHER is a TLS_CIPHER_*
+ * number.  Reading the file gives the driver of its transform.
  */
 #include <crypto/aead.h>
 #include <linux/debugfs.h>
@@ -27,8 +27,17 @@
 #define BENCH_MAX_SIZE	2048
 
 static struct dentry *bench_file;
-static DEFINE_MUTEX(bench_lock);
-static char bench_driver[CRYPTO_MAX_ALG_NAME];
+
+/*
+ * One per open file: the transform and request stay across writes, so a
+ * write measures the sealing alone, not an allocation.
+ */
+struct bench_ctx {
+	unsigned int cipher;
+	struct crypto_aead *tfm;
+	struct aead_request *req;
+	u8 data[BENCH_MAX_SIZE];
+};
 
 static int bench_cipher(unsigned int cipher, const char **name,
 			unsigned int *key_len)
@@ -50,47 +59,74 @@ static int bench_cipher(unsigned int cipher, const char **name,
 	return -EINVAL;
 }
 
-static int bench_seal(struct crypto_aead *tfm, unsigned int size,
+static void bench_ctx_drop(struct bench_ctx *ctx)
+{
+	aead_request_free(ctx->req);
+	crypto_free_aead(ctx->tfm);
+	ctx->req = NULL;
+	ctx->tfm = NULL;
+}
+
+/* The transform for @cipher, allocated as net/quic allocates its own */
+static int bench_ctx_set(struct bench_ctx *ctx, unsigned int cipher)
+{
+	unsigned int key_len;
+	u8 key[32] = {};
+	const char *name;
+	int err;
+
+	if (ctx->tfm && ctx->cipher == cipher)
+		return 0;
+	err = bench_cipher(cipher, &name, &key_len);
+	if (err)
+		return err;
+	bench_ctx_drop(ctx);
+	ctx->tfm = crypto_alloc_aead(name, 0, 0);
+	if (IS_ERR(ctx->tfm)) {
+		err = PTR_ERR(ctx->tfm);
+		ctx->tfm = NULL;
+		return err;
+	}
+	ctx->req = aead_request_alloc(ctx->tfm, GFP_KERNEL);
+	err = ctx->req ? 0 : -ENOMEM;
+	err = err ?: crypto_aead_setkey(ctx->tfm, key, key_len);
+	err = err ?: crypto_aead_setauthsize(ctx->tfm, BENCH_TAG_LEN);
+	if (err) {
+		bench_ctx_drop(ctx);
+		return err;
+	}
+	ctx->cipher = cipher;
+	return 0;
+}
+
+static int bench_seal(struct bench_ctx *ctx, unsigned int size,
 		      unsigned int count)
 {
 	u8 iv[BENCH_IV_LEN] = {};
-	struct aead_request *req;
 	struct scatterlist sg;
 	DECLARE_CRYPTO_WAIT(wait);
 	unsigned int i;
-	u8 *data;
-	int err;
+	int err = 0;
 
-	data = kmalloc(size, GFP_KERNEL);
-	req = aead_request_alloc(tfm, GFP_KERNEL);
-	err = -ENOMEM;
-	if (!data || !req)
-		goto out;
-	memset(data, 0x5a, size);
-	sg_init_one(&sg, data, size);
-	aead_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG,
+	sg_init_one(&sg, ctx->data, size);
+	aead_request_set_callback(ctx->req, CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  crypto_req_done, &wait);
-	aead_request_set_ad(req, BENCH_AD_LEN);
-	for (i = 0, err = 0; i < count && !err; i++) {
+	aead_request_set_ad(ctx->req, BENCH_AD_LEN);
+	for (i = 0; i < count && !err; i++) {
 		put_unaligned_be32(i, iv + BENCH_IV_LEN - 4);
-		aead_request_set_crypt(req, &sg, &sg,
+		aead_request_set_crypt(ctx->req, &sg, &sg,
 				       size - BENCH_AD_LEN - BENCH_TAG_LEN, iv);
-		err = crypto_wait_req(crypto_aead_encrypt(req), &wait);
+		err = crypto_wait_req(crypto_aead_encrypt(ctx->req), &wait);
 		cond_resched();
 	}
-out:
-	aead_request_free(req);
-	kfree(data);
 	return err;
 }
 
 static ssize_t bench_write(struct file *file, const char __user *ubuf,
 			   size_t len, loff_t *ppos)
 {
-	unsigned int cipher, size, count, key_len;
-	u8 key[32] = {};
-	struct crypto_aead *tfm;
-	const char *name;
+	struct bench_ctx *ctx = file->private_data;
+	unsigned int cipher, size, count;
 	char buf[64];
 	int err;
 
@@ -101,39 +137,51 @@ static ssize_t bench_write(struct file *file, const char __user *ubuf,
 	buf[len] = '\0';
 	if (sscanf(buf, "%u %u %u", &cipher, &size, &count) != 3 ||
 	    size <= BENCH_AD_LEN + BENCH_TAG_LEN || size > BENCH_MAX_SIZE ||
-	    !count || bench_cipher(cipher, &name, &key_len))
+	    !count)
 		return -EINVAL;
-
-	tfm = crypto_alloc_aead(name, 0, 0);
-	if (IS_ERR(tfm))
-		return PTR_ERR(tfm);
-	err = crypto_aead_setkey(tfm, key, key_len) ?:
-	      crypto_aead_setauthsize(tfm, BENCH_TAG_LEN) ?:
-	      bench_seal(tfm, size, count);
-	mutex_lock(&bench_lock);
-	strscpy(bench_driver, crypto_aead_driver_name(tfm));
-	mutex_unlock(&bench_lock);
-	crypto_free_aead(tfm);
+	err = bench_ctx_set(ctx, cipher);
+	err = err ?: bench_seal(ctx, size, count);
 	return err ?: len;
 }
 
 static ssize_t bench_read(struct file *file, char __user *ubuf, size_t len,
 			  loff_t *ppos)
 {
+	struct bench_ctx *ctx = file->private_data;
 	char buf[CRYPTO_MAX_ALG_NAME + 1];
 	int n;
 
-	mutex_lock(&bench_lock);
-	n = scnprintf(buf, sizeof(buf), "%s\n", bench_driver);
-	mutex_unlock(&bench_lock);
+	n = scnprintf(buf, sizeof(buf), "%s\n",
+		      ctx->tfm ? crypto_aead_driver_name(ctx->tfm) : "");
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static int bench_open(struct inode *inode, struct file *file)
+{
+	struct bench_ctx *ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+
+	if (!ctx)
+		return -ENOMEM;
+	memset(ctx->data, 0x5a, sizeof(ctx->data));
+	file->private_data = ctx;
+	return nonseekable_open(inode, file);
+}
+
+static int bench_release(struct inode *inode, struct file *file)
+{
+	struct bench_ctx *ctx = file->private_data;
+
+	bench_ctx_drop(ctx);
+	kfree(ctx);
+	return 0;
 }
 
 static const struct file_operations bench_fops = {
 	.owner = THIS_MODULE,
+	.open = bench_open,
+	.release = bench_release,
 	.write = bench_write,
 	.read = bench_read,
-	.llseek = default_llseek,
 };
 
 static int __init bench_init(void)
