@@ -98,6 +98,10 @@ static const uint16_t ciphers[] = {
 	TLS_CIPHER_CHACHA20_POLY1305,
 };
 #define NCIPHERS (sizeof(ciphers) / sizeof(ciphers[0]))
+/* Names of the plot files of each cipher, in the order of ciphers[] */
+static const char *const cipher_file[NCIPHERS] = {
+	"aes128gcm", "aes256gcm", "chacha20poly1305",
+};
 /* 50 B: an ACK-only packet; 1200 and 1452 B: full-size ones */
 static const unsigned int sizes[] = { 50, 1200, 1452 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
@@ -933,9 +937,7 @@ static FILE *plot_file(const char *dir, const char *kind, uint16_t cipher)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s-%s.dat", dir, kind,
-		 cipher == TLS_CIPHER_AES_GCM_128 ? "aes128gcm" :
-		 cipher == TLS_CIPHER_AES_GCM_256 ? "aes256gcm" :
-						    "chacha20poly1305");
+		 cipher_file[cipher_index(cipher)]);
 	f = fopen(path, "w");
 	if (!f)
 		die("%s: %s", path, strerror(errno));
@@ -983,21 +985,17 @@ static void head_row(struct headline *h, unsigned int size,
 	}
 }
 
-/* The CPU model the guest reports, and whether it has AVX */
-static void cpu_model(char *model, size_t size, bool *avx)
+/* The CPU model the guest reports */
+static void cpu_model(char *model, size_t size)
 {
 	char line[4096];
 	FILE *f = fopen("/proc/cpuinfo", "r");
 
 	snprintf(model, size, "unknown");
-	*avx = false;
 	while (f && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = ' ';
-		if (!strncmp(line, "model name", 10) && strchr(line, ':'))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
 			snprintf(model, size, "%.*s", (int)size - 1,
 				 strchr(line, ':') + 2);
-		if (!strncmp(line, "flags", 5)) {
-			*avx = strstr(line, " avx ");
 			break;
 		}
 	}
@@ -1029,7 +1027,7 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 	const struct headline *h = &headline;
 	FILE *split;
 	unsigned int ci, si, bi;
-	bool emulated = strncmp(opt_accel, "kvm", 3), avx;
+	bool emulated = strncmp(opt_accel, "kvm", 3);
 	char model[128], c3[2][64];
 
 	snprintf(path, sizeof(path), "%s/summary.txt", dir);
@@ -1137,9 +1135,9 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 	out(f, "k = kernel offload (d), u = userspace (b), uzc = userspace + MSG_ZEROCOPY (c), p = plain (a)\n"
 	    "k ovh = (d) - (a) - the kernel's AEAD in the kernel, u ovh = (b) - (a) - OpenSSL's AEAD,\n"
 	    "ns per wire byte: what each design costs beyond the send and the AEAD\n\n");
-	cpu_model(model, sizeof(model), &avx);
+	cpu_model(model, sizeof(model));
 	out(f, "summary: AES-128-GCM, 1200 B; CPU %s (AVX %s), OpenSSL %s\n",
-	    model, avx ? "on" : "off", openssl_cap);
+	    model, quic_cpu_has("avx") ? "on" : "off", openssl_cap);
 	out(f, "  (d)/(b), full batches: %s\n", cell3f(h->ku, 3, c3[0]));
 	out(f, "  (d)/(c), full batches: %s\n", cell3f(h->kz, 3, c3[0]));
 	out(f, "  overhead per wire byte, full batches: offload (d)-(a)-kernel AEAD %s, userspace (b)-(a)-OpenSSL AEAD %s\n",

@@ -1559,27 +1559,6 @@ static long crypto_refs(const char *driver)
 	return -1;
 }
 
-/* Whether an x86 CPU has feature @flag, as /proc/cpuinfo names it */
-static bool cpu_has_flag(const char *flag)
-{
-	char line[4096], word[64];
-	bool found = false;
-	FILE *f;
-
-	snprintf(word, sizeof(word), " %s ", flag);
-	f = fopen("/proc/cpuinfo", "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line) - 1, f)) {
-		if (strncmp(line, "flags", 5))
-			continue;
-		line[strcspn(line, "\n")] = ' ';
-		found = strstr(line, word);
-	}
-	fclose(f);
-	return found;
-}
-
 /*
  * Header protection of an AES suite runs as an ecb(aes) request, on the
  * AES implementation the crypto API ranks first (the AES instructions
@@ -1601,7 +1580,7 @@ TEST_F(quic, hp_transform)
 	snprintf(aes_driver, sizeof(aes_driver), "%s",
 		 crypto_pick("aes", "cipher"));
 	ASSERT_NE(0, aes_driver[0]) TH_LOG("no AES cipher in /proc/crypto");
-	if (cpu_has_flag("aes"))
+	if (quic_cpu_has("aes"))
 		ASSERT_STREQ("aes-aesni", aes_driver);
 	snprintf(ecb_driver, sizeof(ecb_driver), "ecb(%s)", aes_driver);
 	if (!strcmp(aes_driver, "aes-generic"))

@@ -936,3 +936,23 @@ int quic_crypto_algs(struct quic_crypto_alg *v, int max)
 	fclose(f);
 	return n;
 }
+
+bool quic_cpu_has(const char *flag)
+{
+	char line[4096], word[64];
+	bool found = false;
+	FILE *f;
+
+	snprintf(word, sizeof(word), " %s ", flag);
+	f = fopen("/proc/cpuinfo", "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line) - 1, f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		line[strcspn(line, "\n")] = ' ';
+		found = strstr(line, word);
+	}
+	fclose(f);
+	return found;
+}

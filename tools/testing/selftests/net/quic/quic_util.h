@@ -239,6 +239,9 @@ struct quic_crypto_alg {
  */
 int quic_crypto_algs(struct quic_crypto_alg *v, int max);
 
+/* Whether the CPU has feature @flag, as /proc/cpuinfo's flags name it */
+bool quic_cpu_has(const char *flag);
+
 /* A @len-byte connection ID of @fill bytes ending in @i, big-endian (@len >= 4) */
 void quic_cid_numbered(uint8_t *cid, size_t len, uint8_t fill, uint32_t i);
 
