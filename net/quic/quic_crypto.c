@@ -136,7 +136,7 @@ static void quic_hp_key_put(struct quic_hp_key *hk)
 	if (!hk || !refcount_dec_and_test(&hk->refcnt))
 		return;
 	if (hk->aes)
-		crypto_free_sync_skcipher(hk->aes);
+		crypto_free_lskcipher(hk->aes);
 	kfree_sensitive(hk);
 }
 
@@ -146,23 +146,23 @@ static void quic_hp_key_put(struct quic_hp_key *hk)
 static int quic_hp_aes_init(struct quic_hp_key *hk, const u8 *hp_key,
 			    unsigned int key_size, bool aes_library)
 {
-	struct crypto_sync_skcipher *tfm;
+	struct crypto_lskcipher *tfm;
 	const char *driver;
 	int err;
 
 	if (aes_library)
 		return aes_expandkey(&hk->aes_lib, hp_key, key_size);
-	tfm = crypto_alloc_sync_skcipher("ecb(aes)", 0, 0);
+	tfm = crypto_alloc_lskcipher("ecb(aes)", 0, 0);
 	if (IS_ERR(tfm))
 		return PTR_ERR(tfm);
-	driver = crypto_skcipher_driver_name(&tfm->base);
+	driver = crypto_lskcipher_driver_name(tfm);
 	if (!strcmp(driver, QUIC_HP_AES_GENERIC)) {
-		crypto_free_sync_skcipher(tfm);
+		crypto_free_lskcipher(tfm);
 		return aes_expandkey(&hk->aes_lib, hp_key, key_size);
 	}
-	err = crypto_sync_skcipher_setkey(tfm, hp_key, key_size);
+	err = crypto_lskcipher_setkey(tfm, hp_key, key_size);
 	if (err) {
-		crypto_free_sync_skcipher(tfm);
+		crypto_free_lskcipher(tfm);
 		return err;
 	}
 	hk->aes = tfm;
@@ -473,14 +473,10 @@ EXPORT_SYMBOL_IF_KUNIT(quic_pn_decode);
 void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
 		      u64 pn)
 {
-	__be64 pn_be = cpu_to_be64(pn);
-	const u8 *pn_bytes = (const u8 *)&pn_be;
-	unsigned int pad = QUIC_IV_SIZE - sizeof(pn_be);
-	unsigned int i;
+	unsigned int pad = QUIC_IV_SIZE - sizeof(pn);
 
 	memcpy(nonce, iv, pad);
-	for (i = 0; i < sizeof(pn_be); i++)
-		nonce[pad + i] = iv[pad + i] ^ pn_bytes[i];
+	put_unaligned_be64(get_unaligned_be64(iv + pad) ^ pn, nonce + pad);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_nonce_build);
 
@@ -502,21 +498,11 @@ static void quic_hp_chacha_mask(const struct quic_hp_key *hk, u8 *block)
 	memzero_explicit(stream, sizeof(stream));
 }
 
-/* One request for the samples of a whole call */
+/* One call for the samples of a whole sendmsg(), in place */
 static int quic_hp_aes_masks(const struct quic_hp_key *hk, u8 *blocks,
 			     unsigned int len)
 {
-	SYNC_SKCIPHER_REQUEST_ON_STACK(req, hk->aes);
-	struct scatterlist sg;
-	int err;
-
-	sg_init_one(&sg, blocks, len);
-	skcipher_request_set_sync_tfm(req, hk->aes);
-	skcipher_request_set_callback(req, 0, NULL, NULL);
-	skcipher_request_set_crypt(req, &sg, &sg, len, NULL);
-	err = crypto_skcipher_encrypt(req);
-	skcipher_request_zero(req);
-	return err;
+	return crypto_lskcipher_encrypt(hk->aes, blocks, blocks, len, NULL);
 }
 
 /**
@@ -528,8 +514,7 @@ static int quic_hp_aes_masks(const struct quic_hp_key *hk, u8 *blocks,
  *	QUIC_HP_MASK_SIZE bytes of each are its packet's mask
  * @n: number of samples, at least 1
  *
- * With an AES transform, one request covers every sample, so that the
- * request and its walk over the memory are set up once per call.
+ * With an AES transform, one call to the crypto API covers every sample.
  *
  * Return: 0, or a negative errno from the crypto API.
  */

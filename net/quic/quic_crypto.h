@@ -19,7 +19,7 @@
 
 struct aead_request;
 struct crypto_aead;
-struct crypto_sync_skcipher;
+struct crypto_lskcipher;
 struct scatterlist;
 
 #define QUIC_IV_SIZE		12	/* every QUIC AEAD takes a 96-bit nonce */
@@ -95,8 +95,9 @@ struct quic_aead_key {
 /**
  * struct quic_hp_key - header protection key of a connection
  * @refcnt: one for each struct quic_crypto_keys holding the key
- * @aes: for an AES suite, the synchronous ecb(aes) transform the crypto
- *	API ranks first, keyed with it: the AES instructions where the CPU
+ * @aes: for an AES suite, the ecb(aes) transform the crypto API ranks
+ *	first, keyed with it, on linear memory (an lskcipher: samples are
+ *	not worth a walk of a scatterlist): the AES instructions where the CPU
  *	has them, whose timing does not depend on the data; NULL if that
  *	would be the generic C code, whose tables leak more through the
  *	cache than those of the AES library, which is then used instead
@@ -105,7 +106,7 @@ struct quic_aead_key {
  */
 struct quic_hp_key {
 	refcount_t refcnt;
-	struct crypto_sync_skcipher *aes;
+	struct crypto_lskcipher *aes;
 	union {
 		struct crypto_aes_ctx aes_lib;
 		u32 chacha[CHACHA_KEY_SIZE / sizeof(u32)];

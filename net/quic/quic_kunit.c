@@ -754,7 +754,7 @@ static void quic_cipher_find_test(struct kunit *test)
 /*
  * Destroying a key set leaves none of its key material behind: the set is
  * wiped in place, and its keys are freed with kfree_sensitive() and
- * crypto_free_aead() or crypto_free_sync_skcipher(), which wipe the
+ * crypto_free_aead() or crypto_free_lskcipher(), which wipe the
  * transforms' key schedules.
  */
 static void quic_keys_destroy_wipes_test(struct kunit *test)

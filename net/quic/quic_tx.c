@@ -14,6 +14,7 @@
  */
 
 #include <crypto/scatterwalk.h>
+#include <linux/highmem.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
@@ -65,6 +66,8 @@ struct quic_tx_slot {
 
 /* What header protection needs of a packet, noted when it is sealed. */
 struct quic_tx_hp {
+	struct page *page;	/* holding its header and sample, if one does */
+	unsigned int page_off;	/* of its short header, in @page */
 	u32 hdr_off;		/* of its short header, in the stream */
 	u8 pn_off;		/* of its packet number, in the header */
 	u8 bytes[QUIC_HP_MASK_SIZE];	/* first byte, packet number */
@@ -620,8 +623,12 @@ static void quic_tx_work_free(struct quic_tx_work *w)
 	kfree_sensitive(w->pool);
 	kfree_sensitive(w->req_extra);
 	if (w->keeper) {
-		/* What the keys left: AEAD state, masks, packet numbers */
+		/*
+		 * What the keys left: AEAD state, the last nonce (the IV
+		 * XORed with a packet number), masks, packet numbers
+		 */
 		memzero_explicit(w->req_inline, w->req_inline_size);
+		memzero_explicit(w->slot.crypto.iv, sizeof(w->slot.crypto.iv));
 		memzero_explicit(w->hp, w->packets * sizeof(*w->hp));
 		memzero_explicit(w->hp_blocks,
 				 w->packets * QUIC_HP_SAMPLE_SIZE);
@@ -697,7 +704,7 @@ static int quic_tx_copy_batch(struct sock *sk, struct msghdr *msg,
 	while (left) {
 		unsigned int len = min_t(size_t, left, b->stride);
 
-		err = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, len,
+		err = quic_txbuf_next(&w->buf, NULL, len + QUIC_TAG_SIZE, len,
 				      &msg->msg_iter);
 		if (err < 0) {
 			*reason = err == -EFAULT ? QUIC_STAT_ERR_FAULT :
@@ -768,6 +775,31 @@ static struct quic_tx_slot *quic_tx_slot_get(struct quic_tx_work *w,
 	return &w->slot;
 }
 
+/*
+ * The page holding the first @len bytes of @sg, and their offset in it,
+ * if one page does, as nearly always: a header is then read and written
+ * there directly, for a fraction of what a walk of the fragments costs.
+ */
+static struct page *quic_tx_sg_page(struct scatterlist *sg, unsigned int len,
+				    unsigned int *off)
+{
+	*off = offset_in_page(sg->offset);
+	if (sg->length < len || *off + len > PAGE_SIZE)
+		return NULL;
+	return nth_page(sg_page(sg), sg->offset >> PAGE_SHIFT);
+}
+
+static void quic_tx_sg_head(struct scatterlist *sg, u8 *to, unsigned int len)
+{
+	unsigned int off;
+	struct page *page = quic_tx_sg_page(sg, len, &off);
+
+	if (page)
+		memcpy_from_page(to, page, off, len);
+	else
+		scatterwalk_map_and_copy(to, sg, 0, len, 0);
+}
+
 /* The header of a packet in @sg, behind long-header packets or not. */
 static struct scatterlist *quic_tx_short_hdr(struct quic_tx_slot *slot,
 					     int nents, unsigned int *len,
@@ -778,14 +810,14 @@ static struct scatterlist *quic_tx_short_hdr(struct quic_tx_slot *slot,
 
 	*off = 0;
 	/* quic_tx_plan() made sure every datagram holds this much. */
-	scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
+	quic_tx_sg_head(sg, hdr, min_len);
 	if (!(hdr[0] & QUIC_HDR_FORM_LONG))
 		return sg;
 	*off = quic_tx_short_offset(sg, nents, *len);
 	if (*len - *off < min_len)
 		return NULL;
 	sg = scatterwalk_ffwd(slot->ffwd, sg, *off);
-	scatterwalk_map_and_copy(hdr, sg, 0, min_len, 0);
+	quic_tx_sg_head(sg, hdr, min_len);
 	*len -= *off;
 	return sg;
 }
@@ -860,6 +892,8 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 
 	hp->hdr_off = pos + off;
 	hp->pn_off = 1 + cid_len;
+	hp->page = quic_tx_sg_page(sg, hp->pn_off + QUIC_PN_MAX_LEN +
+				   QUIC_HP_SAMPLE_SIZE, &hp->page_off);
 	hp->bytes[0] = hdr[0];
 	memcpy(hp->bytes + 1, hdr + hp->pn_off, pn_len);
 	return 0;
@@ -881,11 +915,15 @@ static int quic_tx_hp_batch(struct quic_tx_work *w,
 
 	for (i = 0; !err && i < packets; i++) {
 		const struct quic_tx_hp *hp = &w->hp[i];
+		unsigned int at = hp->pn_off + QUIC_PN_MAX_LEN;
+		u8 *sample = w->hp_blocks + i * QUIC_HP_SAMPLE_SIZE;
 
-		err = quic_txbuf_read(&w->buf, hp->hdr_off + hp->pn_off +
-				      QUIC_PN_MAX_LEN,
-				      w->hp_blocks + i * QUIC_HP_SAMPLE_SIZE,
-				      QUIC_HP_SAMPLE_SIZE);
+		if (hp->page)
+			memcpy_from_page(sample, hp->page, hp->page_off + at,
+					 QUIC_HP_SAMPLE_SIZE);
+		else
+			err = quic_txbuf_read(&w->buf, hp->hdr_off + at, sample,
+					      QUIC_HP_SAMPLE_SIZE);
 	}
 	if (!err)
 		err = quic_hp_masks(keys, w->hp_blocks, packets);
@@ -893,8 +931,16 @@ static int quic_tx_hp_batch(struct quic_tx_work *w,
 	for (i = 0; !err && i < packets; i++) {
 		struct quic_tx_hp *hp = &w->hp[i];
 		unsigned int pn_len = quic_pn_len(hp->bytes[0]);
+		u8 *hdr;
 
 		quic_hp_apply(hp->bytes, w->hp_blocks + i * QUIC_HP_SAMPLE_SIZE);
+		if (hp->page) {
+			hdr = kmap_local_page(hp->page) + hp->page_off;
+			hdr[0] = hp->bytes[0];
+			memcpy(hdr + hp->pn_off, hp->bytes + 1, pn_len);
+			kunmap_local(hdr);
+			continue;
+		}
 		err = quic_txbuf_write(&w->buf, hp->hdr_off, hp->bytes, 1);
 		if (!err)
 			err = quic_txbuf_write(&w->buf,

@@ -156,7 +156,8 @@ static unsigned int quic_txbuf_span(const struct quic_txbuf *buf,
 /**
  * quic_txbuf_next() - take the next packet of the stream
  * @buf: reserved buffer
- * @sg: table of at least @buf->max entries, set to describe the packet
+ * @sg: table of at least @buf->max entries, set to describe the packet;
+ *	NULL when the packet is only copied in, to be described later
  * @len: packet length in the stream
  * @fill: bytes to copy from @from to the start of the packet, at most @len
  * @from: source of the packet's plaintext; may be NULL if @fill is 0
@@ -174,7 +175,8 @@ int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 	if (!nents)
 		return -EINVAL;
 
-	sg_init_table(sg, nents);
+	if (sg)
+		sg_init_table(sg, nents);
 	for (i = 0; i < nents; i++) {
 		const struct bio_vec *bv = &buf->bvec[buf->idx];
 		unsigned int piece = min(len, bv->bv_len - buf->off);
@@ -184,7 +186,8 @@ int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
 		if (copy &&
 		    copy_page_from_iter(bv->bv_page, offset, copy, from) != copy)
 			return -EFAULT;
-		sg_set_page(&sg[i], bv->bv_page, piece, offset);
+		if (sg)
+			sg_set_page(&sg[i], bv->bv_page, piece, offset);
 
 		fill -= copy;
 		len -= piece;

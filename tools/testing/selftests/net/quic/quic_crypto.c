@@ -1560,7 +1560,7 @@ static long crypto_refs(const char *driver)
 }
 
 /*
- * Header protection of an AES suite runs as an ecb(aes) request, on the
+ * Header protection of an AES suite runs on an ecb(aes) transform, on the
  * AES implementation the crypto API ranks first (the AES instructions
  * where the CPU has them, whose timing does not depend on the data), one
  * transform per connection that a key update keeps and a DEL frees;
