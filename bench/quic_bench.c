@@ -4,7 +4,7 @@
  * offload against userspace crypto, in one run on one kernel.
  *
  *   quic_bench [-r REPS] [-m MS] [-c 1,1000,100000] [-M MODES] [-a ACCEL]
- *              -o DIR DST
+ *              [-S SIZE/BATCH] -o DIR DST
  *
  * DST is an IPv4 address routed to a dummy device, which frees every skb in
  * its xmit routine: nothing is received, so no receiver can be the
@@ -23,12 +23,16 @@
  *            seals KAEAD_BATCH packets per write() to its debugfs file
  *   conns    kernel mode, one packet per call, each to a random one of N
  *            connections on one socket
- *   setup    ADD then DEL of SETUP_CONNS connections on one socket: CPU
- *            time per call, and the bytes each connection holds as the
- *            memory cgroup of the socket counts them (everything a
- *            connection makes the kernel hold is charged there)
+ *   setup    ADD then DEL of connections, 1, 1000 and 100000 on one
+ *            socket: busy CPU time per call (bench/kmod's busy file,
+ *            which also holds the RCU callbacks that free a DEL's keys),
+ *            and the bytes each connection holds as the memory cgroup of
+ *            the task adding it counts them (everything a connection
+ *            makes the kernel hold is charged there)
  *
- * -M limits the run to a comma-separated list of modes (default: all).
+ * -M limits the run to a comma-separated list of modes (default: all), -S
+ * the send modes to one shape (BATCH 0: as many packets as fit 64 KB), for
+ * a profile of that shape alone.
  *
  * Cost is the sending thread's CPU time (CLOCK_THREAD_CPUTIME_ID, user and
  * system: encryption inside sendmsg() is charged to the caller) per wire
@@ -49,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,7 +86,11 @@
 #define ZC_RING			8	/* MSG_ZEROCOPY buffers in flight */
 #define PORT			4433
 #define MAX_RESULTS		4096
-#define SETUP_CONNS		10000
+/* Connections per socket of the setup mode, and per measurement at least */
+static const uint32_t setup_conns[] = { 1, 1000, 100000 };
+#define NSETUP (sizeof(setup_conns) / sizeof(setup_conns[0]))
+#define SETUP_TOTAL		10000
+#define BUSY_FILE		"/sys/kernel/debug/quic_bench_busy"
 
 enum mode { M_PLAIN, M_USER, M_USER_ZC, M_KERNEL, M_AEAD, M_AF_ALG, M_KAEAD,
 	    M_CONNS, M_SETUP, M_COUNT };
@@ -128,6 +137,7 @@ static uint64_t bench_pn = 1000;
 static const char *opt_accel = "unknown", *opt_out = ".";
 static char opt_conns[256] = "1,1000,100000";
 static unsigned int opt_modes = (1u << M_COUNT) - 1;
+static int opt_size = -1, opt_batch = -1;	/* -S: every shape */
 static struct sockaddr_in dst;
 /* Every call that went to the dummy device, warm-up included. */
 static uint64_t dev_sends, dev_errors;
@@ -965,7 +975,9 @@ struct headline {
 	struct stat3 ku_one, ku_ack;	/* one packet per call; 50 B */
 	struct stat3 conns_ratio;	/* per packet, most connections / 1 */
 	uint32_t conns_most;
-	double add_per_s, del_per_s, charged, slab;
+	struct {
+		double add_per_s, del_per_s, charged, slab;
+	} setup[NSETUP];
 };
 static struct headline headline;
 
@@ -1147,10 +1159,14 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 	if (h->conns_ratio.n)
 		out(f, "  per packet, %u/1 connections: %s\n", h->conns_most,
 		    cell3f(h->conns_ratio, 3, c3[0]));
-	if (h->add_per_s)
-		out(f, "  connection setup (%u on one socket): %.0f ADD and %.0f DEL per CPU second, %.0f bytes charged and %.0f of slab per connection\n",
-		    SETUP_CONNS, h->add_per_s, h->del_per_s, h->charged,
-		    h->slab);
+	for (si = 0; si < NSETUP; si++) {
+		if (!h->setup[si].add_per_s)
+			continue;
+		out(f, "  connection setup, %u on one socket: %.0f ADD and %.0f DEL per CPU second, %.0f bytes charged and %.0f of slab per connection\n",
+		    setup_conns[si], h->setup[si].add_per_s,
+		    h->setup[si].del_per_s, h->setup[si].charged,
+		    h->setup[si].slab);
+	}
 	fclose(f);
 }
 
@@ -1158,70 +1174,128 @@ static void report(const char *dir, uint64_t dev_pkts, uint64_t sends,
 
 /* ---- connection setup ---- */
 
-/*
- * Per repetition: a fresh socket in the benchmark's own memory cgroup,
- * SETUP_CONNS ADDs, then as many DELs, timed on the thread's CPU clock;
- * the cgroup's memory.current before and after the ADDs gives the bytes
- * charged per connection, the kernel's slab the bytes really held (the
- * charge for a transform is a fixed bound, see quic_cipher.aead_charge).
- */
-static void measure_setup(uint16_t cipher, const char *dir, char *lines,
-			  size_t size)
+/* Busy nanoseconds of every CPU, once every pending RCU callback has run */
+static uint64_t busy_ns(int fd)
 {
-	double add[64], del[64], mem[64], slab[64];
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		die("%s: %s", BUSY_FILE, n ? strerror(errno) : "empty");
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+/*
+ * memory.current of @dir, to the byte: a memory cgroup charges pages
+ * ahead, up to 64 in a per-CPU stock, and gives them back when another
+ * cgroup charges on that CPU.  A pipe made from @other does that.
+ */
+static long long memcg_exact(const char *dir, const char *other)
+{
+	int p[2];
+
+	if (quic_file_write(other, "cgroup.procs", "0") || pipe(p))
+		die("%s: %s", other, strerror(errno));
+	close(p[0]);
+	close(p[1]);
+	if (quic_file_write(dir, "cgroup.procs", "0"))
+		die("%s: %s", dir, strerror(errno));
+	return quic_file_value(dir, "memory.current", NULL);
+}
+
+struct setup_run {
+	const char *dir, *other;	/* memory cgroups */
+	int busy_fd;
+	FILE *csv;
+	char *lines;
+	size_t size;
+};
+
+/*
+ * Per repetition: SETUP_TOTAL connections (more if one socket is to hold
+ * more), @per on each fresh socket, all ADDed, then all DELed.  ADD is
+ * charged what the CPUs did from the first ADD to the last; DEL also what
+ * the RCU callbacks freeing the keys did.  The cgroup's memory.current
+ * gives the bytes charged per connection, the kernel's slab the bytes
+ * really held (the charge for a transform is a fixed bound, see
+ * quic_cipher.aead_charge).
+ */
+static void measure_setup(const struct setup_run *sr, uint16_t cipher,
+			  unsigned int shape)
+{
+	uint32_t per = setup_conns[shape];
+	uint32_t nsk = per >= SETUP_TOTAL ? 1 : SETUP_TOTAL / per;
+	double add[64], del[64], mem[64], slab[64], n = (double)nsk * per;
 	struct stat3 a, d, m, sl;
 	uint8_t cid[CID_LEN];
 	struct quic_keys k;
 	uint64_t t0, t1, t2;
 	long long m0, m1, s0, s1;
 	unsigned int rep;
-	uint32_t i;
-	int fd;
+	uint32_t i, j;
+	int *fd = calloc(nsk, sizeof(*fd));
 
+	if (!fd)
+		die("out of memory");
 	conn_keys(cipher, &k);
 	for (rep = 0; rep < opt_reps; rep++) {
-		fd = offload_socket(&dst, cipher, 0);
+		for (j = 0; j < nsk; j++)
+			fd[j] = offload_socket(&dst, cipher, 0);
+		m0 = memcg_exact(sr->dir, sr->other);
 		s0 = quic_slab_bytes();
-		m0 = quic_file_value(dir, "memory.current", NULL);
-		t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-		for (i = 0; i < SETUP_CONNS; i++) {
-			quic_cid_numbered(cid, CID_LEN, 0xbe, i);
-			if (quic_conn_add(fd, &k, cid, CID_LEN))
-				die("setup ADD %u: %s", i, strerror(errno));
+		t0 = busy_ns(sr->busy_fd);
+		for (j = 0; j < nsk; j++) {
+			for (i = 0; i < per; i++) {
+				quic_cid_numbered(cid, CID_LEN, 0xbe, i);
+				if (quic_conn_add(fd[j], &k, cid, CID_LEN))
+					die("setup ADD %u/%u: %s", j, i,
+					    strerror(errno));
+			}
 		}
-		t1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-		m1 = quic_file_value(dir, "memory.current", NULL);
+		t1 = busy_ns(sr->busy_fd);
+		m1 = memcg_exact(sr->dir, sr->other);
 		s1 = quic_slab_bytes();
-		for (i = 0; i < SETUP_CONNS; i++) {
-			quic_cid_numbered(cid, CID_LEN, 0xbe, i);
-			if (quic_conn_del(fd, cid, CID_LEN))
-				die("setup DEL %u: %s", i, strerror(errno));
+		add[rep] = (double)(t1 - t0) / n;
+		t1 = busy_ns(sr->busy_fd);
+		for (j = 0; j < nsk; j++) {
+			for (i = 0; i < per; i++) {
+				quic_cid_numbered(cid, CID_LEN, 0xbe, i);
+				if (quic_conn_del(fd[j], cid, CID_LEN))
+					die("setup DEL %u/%u: %s", j, i,
+					    strerror(errno));
+			}
 		}
-		t2 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-		close(fd);
+		t2 = busy_ns(sr->busy_fd);
+		for (j = 0; j < nsk; j++)
+			close(fd[j]);
 		if (m0 < 0 || m1 < 0 || s0 < 0 || s1 < 0)
-			die("%s/memory.current or slab: %s", dir, strerror(errno));
-		add[rep] = (double)(t1 - t0) / SETUP_CONNS;
-		del[rep] = (double)(t2 - t1) / SETUP_CONNS;
-		mem[rep] = (double)(m1 - m0) / SETUP_CONNS;
-		slab[rep] = (double)(s1 - s0) / SETUP_CONNS;
-		printf("rep %u setup   %-17s %u connections: ADD %.0f ns, DEL %.0f ns, %.0f bytes charged, %.0f of slab each\n",
-		       rep, cipher_label(cipher), SETUP_CONNS, add[rep],
-		       del[rep], mem[rep], slab[rep]);
+			die("%s/memory.current or slab: %s", sr->dir,
+			    strerror(errno));
+		del[rep] = (double)(t2 - t1) / n;
+		mem[rep] = (double)(m1 - m0) / n;
+		slab[rep] = (double)(s1 - s0) / n;
+		printf("rep %u setup   %-17s %6u per socket, %5u sockets: ADD %.0f ns, DEL %.0f ns, %.0f bytes charged, %.0f of slab each\n",
+		       rep, cipher_label(cipher), per, nsk, add[rep], del[rep],
+		       mem[rep], slab[rep]);
+		fprintf(sr->csv, "%s,%u,%s,%u,%u,%.1f,%.1f,%.1f,%.1f\n",
+			opt_accel, rep, cipher_label(cipher), per, nsk,
+			add[rep], del[rep], mem[rep], slab[rep]);
 	}
+	free(fd);
 	a = stats(add, opt_reps);
 	d = stats(del, opt_reps);
 	m = stats(mem, opt_reps);
 	sl = stats(slab, opt_reps);
 	if (cipher == TLS_CIPHER_AES_GCM_128) {
-		headline.add_per_s = 1e9 / a.med;
-		headline.del_per_s = 1e9 / d.med;
-		headline.charged = m.med;
-		headline.slab = sl.med;
+		headline.setup[shape].add_per_s = 1e9 / a.med;
+		headline.setup[shape].del_per_s = 1e9 / d.med;
+		headline.setup[shape].charged = m.med;
+		headline.setup[shape].slab = sl.med;
 	}
-	snprintf(lines + strlen(lines), size - strlen(lines),
-		 "connection setup, %s, %u on one socket: ADD %.1f [%.1f..%.1f] us (%.0f per CPU second), DEL %.1f [%.1f..%.1f] us (%.0f per CPU second); per connection %.0f [%.0f..%.0f] bytes charged to the memory cgroup, %.0f [%.0f..%.0f] bytes of slab\n",
-		 quic_cipher_name(cipher), SETUP_CONNS, a.med / 1e3,
+	snprintf(sr->lines + strlen(sr->lines), sr->size - strlen(sr->lines),
+		 "connection setup, %s, %u on each of %u sockets: ADD %.1f [%.1f..%.1f] us (%.0f per CPU second), DEL %.1f [%.1f..%.1f] us (%.0f per CPU second); per connection %.0f [%.0f..%.0f] bytes charged to the memory cgroup, %.0f [%.0f..%.0f] bytes of slab\n",
+		 quic_cipher_name(cipher), per, nsk, a.med / 1e3,
 		 a.min / 1e3, a.max / 1e3, 1e9 / a.med, d.med / 1e3,
 		 d.min / 1e3, d.max / 1e3, 1e9 / d.med, m.med, m.min, m.max,
 		 sl.med, sl.min, sl.max);
@@ -1229,23 +1303,41 @@ static void measure_setup(uint16_t cipher, const char *dir, char *lines,
 
 static void run_setup(char *lines, size_t size)
 {
-	char dir[256];
-	unsigned int ci;
+	char dir[256], other[256], path[4096];
+	struct rlimit fds = { SETUP_TOTAL + 64, SETUP_TOTAL + 64 };
+	struct setup_run sr = { dir, other, -1, NULL, lines, size };
+	unsigned int ci, shape;
 
-	/* Sockets belong to the memory cgroup of the task creating them. */
+	/* A connection's memory is charged to the cgroup of the task adding it. */
 	if (quic_memcg_make(dir, sizeof(dir), "quic_bench", "max") ||
+	    quic_memcg_make(other, sizeof(other), "quic_bench_other", "max") ||
 	    quic_file_write(dir, "cgroup.procs", "0"))
-		die("memory cgroup for the setup run: %s", strerror(errno));
-	for (ci = 0; ci < NCIPHERS; ci++)
-		measure_setup(ciphers[ci], dir, lines, size);
+		die("memory cgroups for the setup run: %s", strerror(errno));
+	if (setrlimit(RLIMIT_NOFILE, &fds))
+		die("RLIMIT_NOFILE %u: %s", SETUP_TOTAL + 64, strerror(errno));
+	sr.busy_fd = open(BUSY_FILE, O_RDONLY);
+	if (sr.busy_fd < 0)
+		die("%s: %s (bench/kmod not loaded)", BUSY_FILE,
+		    strerror(errno));
+	snprintf(path, sizeof(path), "%s/setup.csv", opt_out);
+	sr.csv = fopen(path, "w");
+	if (!sr.csv)
+		die("%s: %s", path, strerror(errno));
+	fprintf(sr.csv, "accel,rep,cipher,conns_per_socket,sockets,add_ns,del_ns,charged_bytes,slab_bytes\n");
+	for (shape = 0; shape < NSETUP; shape++)
+		for (ci = 0; ci < NCIPHERS; ci++)
+			measure_setup(&sr, ciphers[ci], shape);
+	fclose(sr.csv);
+	close(sr.busy_fd);
 	if (quic_file_write("/sys/fs/cgroup", "cgroup.procs", "0"))
 		die("leaving %s: %s", dir, strerror(errno));
 	rmdir(dir);
+	rmdir(other);
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: quic_bench [-r REPS] [-m MS] [-c CONNS] [-M MODES] [-a ACCEL] -o DIR DST\n");
+	fprintf(stderr, "usage: quic_bench [-r REPS] [-m MS] [-c CONNS] [-M MODES] [-a ACCEL] [-S SIZE/BATCH] -o DIR DST\n");
 	exit(2);
 }
 
@@ -1298,11 +1390,11 @@ int main(int argc, char **argv)
 	struct quic_keys keys[NCIPHERS];
 	uint64_t dev0, sends = 0, errors = 0, zc_copied = 0, zc_sent = 0;
 	uint8_t *pt = buffer(), *wire[ZC_RING];
-	char conn_lines[2048] = "", path[4096];
+	char conn_lines[8192] = "", path[4096];
 	unsigned int ci, si, bi, mi, i;
 	int rep;
 
-	while ((opt = getopt(argc, argv, "r:m:c:M:a:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:m:c:M:a:o:S:")) != -1) {
 		switch (opt) {
 		case 'r':
 			opt_reps = atoi(optarg);
@@ -1321,6 +1413,10 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			opt_out = optarg;
+			break;
+		case 'S':
+			if (sscanf(optarg, "%d/%d", &opt_size, &opt_batch) != 2)
+				usage();
 			break;
 		default:
 			usage();
@@ -1368,6 +1464,10 @@ int main(int argc, char **argv)
 						M_USER, M_USER_ZC, M_KERNEL };
 					struct run r;
 
+					if (opt_size >= 0 &&
+					    (opt_size != (int)sizes[si] ||
+					     opt_batch != (int)batches[bi]))
+						continue;
 					memset(&r, 0, sizeof(r));
 					ci = mi ? (mi - 1) / 3 : 0;
 					r.mode = mi ? cm[(mi - 1) % 3] : M_PLAIN;

@@ -12,12 +12,20 @@
  * its own and kept by the open file.  It runs in the writing thread: that
  * thread's CPU time around write() is the cost.  CIPHER is a TLS_CIPHER_*
  * number.  Reading the file gives the driver of its transform.
+ *
+ * Reading /sys/kernel/debug/quic_bench_busy waits for every pending RCU
+ * callback, then gives the nanoseconds the CPUs have spent not idle since
+ * boot.  The setup mode times DEL with it: a DEL frees its keys in an RCU
+ * callback, which runs wherever the grace period ends (in softirq over
+ * any task, in a kthread, over the idle task), so no one thread's CPU
+ * time holds it, while the busy time of every CPU does.
  */
 #include <crypto/aead.h>
 #include <linux/debugfs.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/tick.h>
 #include <linux/tls.h>
 #include <linux/unaligned.h>
 
@@ -26,7 +34,7 @@
 #define BENCH_IV_LEN	12
 #define BENCH_MAX_SIZE	2048
 
-static struct dentry *bench_file;
+static struct dentry *bench_file, *busy_file;
 
 /*
  * One per open file: the transform and request stay across writes, so a
@@ -184,19 +192,54 @@ static const struct file_operations bench_fops = {
 	.read = bench_read,
 };
 
+static ssize_t busy_read(struct file *file, char __user *ubuf, size_t len,
+			 loff_t *ppos)
+{
+	u64 now, idle, iowait, busy = 0;
+	char buf[24];
+	int cpu, n;
+
+	rcu_barrier();
+	now = ktime_get_ns();
+	for_each_online_cpu(cpu) {
+		/* Both are -1 if the kernel does not track idle time. */
+		idle = get_cpu_idle_time_us(cpu, NULL);
+		iowait = get_cpu_iowait_time_us(cpu, NULL);
+		if (idle == (u64)-1 || iowait == (u64)-1)
+			return -EOPNOTSUPP;
+		busy += now - (idle + iowait) * NSEC_PER_USEC;
+	}
+	n = scnprintf(buf, sizeof(buf), "%llu\n", busy);
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static const struct file_operations busy_fops = {
+	.owner = THIS_MODULE,
+	.read = busy_read,
+};
+
 static int __init bench_init(void)
 {
 	bench_file = debugfs_create_file("quic_bench_aead", 0600, NULL, NULL,
 					 &bench_fops);
-	return PTR_ERR_OR_ZERO(bench_file);
+	if (IS_ERR(bench_file))
+		return PTR_ERR(bench_file);
+	busy_file = debugfs_create_file("quic_bench_busy", 0400, NULL, NULL,
+					&busy_fops);
+	if (IS_ERR(busy_file)) {
+		debugfs_remove(bench_file);
+		return PTR_ERR(busy_file);
+	}
+	return 0;
 }
 
 static void __exit bench_exit(void)
 {
+	debugfs_remove(busy_file);
 	debugfs_remove(bench_file);
 }
 
 module_init(bench_init);
 module_exit(bench_exit);
-MODULE_DESCRIPTION("QUIC benchmark: the kernel's AEAD alone, in the kernel");
+MODULE_DESCRIPTION("QUIC benchmark: the kernel's AEAD alone, and busy CPU time");
 MODULE_LICENSE("GPL");
