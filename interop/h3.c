@@ -53,6 +53,44 @@ int h3_init_content(void)
 	return 0;
 }
 
+/*
+ * The body at offset @off of every /bytes/N response (HTTP/3 and
+ * HTTP/0.9 alike): where it is in the table and, in *@len (at most what
+ * it was), how many bytes follow there.
+ */
+const uint8_t *body_at(uint64_t off, uint64_t *len)
+{
+	size_t pos = off % CONTENT_LEN;
+
+	if (*len > CONTENT_LEN - pos)
+		*len = CONTENT_LEN - pos;
+	return content + pos;
+}
+
+/*
+ * GET /bytes/N answers N bytes; /bytes/N?keyupdate=P also makes the
+ * server update its keys every P packets from then on. False for any
+ * other path.
+ */
+bool bytes_request(struct conn *c, const char *p, uint64_t *len)
+{
+	unsigned long long n, ku = 0;
+	char *end;
+
+	if (strncmp(p, "/bytes/", 7) || p[7] < '0' || p[7] > '9')
+		return false;
+	n = strtoull(p + 7, &end, 10);
+	if (!strncmp(end, "?keyupdate=", 11) && end[11] >= '0' &&
+	    end[11] <= '9')
+		ku = strtoull(end + 11, &end, 10);
+	if (*end)
+		return false;
+	if (ku)
+		c->key_update_pkts = ku;
+	*len = n;
+	return true;
+}
+
 static struct stream *find_stream(struct conn *c, int64_t id)
 {
 	struct stream *s;
@@ -103,17 +141,14 @@ static nghttp3_ssize read_body(nghttp3_conn *h3, int64_t stream_id,
 	size_t n = 0;
 
 	while (n < veccnt && s->off < s->len && budget) {
-		size_t pos = s->off % CONTENT_LEN;
-		uint64_t len = CONTENT_LEN - pos;
+		uint64_t len = s->len - s->off < budget ? s->len - s->off :
+			       budget;
+		const uint8_t *p = body_at(s->off, &len);
 
-		if (len > s->len - s->off)
-			len = s->len - s->off;
-		if (len > budget)
-			len = budget;
-		vec[n].base = content + pos;
+		vec[n].base = (uint8_t *)p;
 		vec[n].len = len;
 		/* each body byte is handed over exactly once, in order */
-		gnutls_hash(s->sha, content + pos, len);
+		gnutls_hash(s->sha, p, len);
 		s->off += len;
 		budget -= len;
 		n++;
@@ -141,23 +176,10 @@ static int respond(struct conn *c, struct stream *s)
 	static const nghttp3_data_reader dr = { .read_data = read_body };
 	char lenbuf[32];
 	nghttp3_nv nva[3];
-	const char *p = s->path;
-	char *end;
 
 	s->responded = true;
 	c->requests++;
-	if (!strncmp(p, "/bytes/", 7) && p[7] >= '0' && p[7] <= '9') {
-		unsigned long long n = strtoull(p + 7, &end, 10);
-
-		/* ?keyupdate=P: the server updates keys every P packets */
-		if (!strncmp(end, "?keyupdate=", 11) && end[11] >= '0' &&
-		    end[11] <= '9')
-			c->key_update_pkts = strtoull(end + 11, &end, 10);
-		if (!*end) {
-			s->bytes = true;
-			s->len = n;
-		}
-	}
+	s->bytes = bytes_request(c, s->path, &s->len);
 	if (!s->bytes) {
 		logmsg("conn %u: stream %lld: %s: 404\n", c->id,
 		       (long long)s->id, s->path);

@@ -3,9 +3,11 @@
  * h3server: an HTTP/3 server on ngtcp2, nghttp3 and GnuTLS whose 1-RTT
  * packets are protected by the kernel (the "quic-crypto" UDP ULP).
  *
- *   h3server [-U] [-v] [-n CONNS] [-u PKTS] -c CERT -k KEY PORT ADDR...
+ *   h3server [-U] [-r] [-v] [-n CONNS] [-u PKTS] -c CERT -k KEY PORT ADDR...
  *
  *   -U        no offload: every packet is protected in userspace
+ *   -r        answer every Initial without a token with a Retry (RFC 9000,
+ *             8.1.2): connections start only on a validated address
  *   -n CONNS  exit after CONNS connections have ended
  *   -u PKTS   initiate a key update every PKTS packets the kernel protected
  *             (also per request: GET /bytes/N?keyupdate=PKTS)
@@ -17,6 +19,10 @@
  * the socket gets the ULP and the connection its keys; from then on
  * ngtcp2's encrypt and hp_mask callbacks leave 1-RTT packets unprotected,
  * and they go out in UDP GSO batches with a UDP_QUIC_ENCRYPT cmsg.
+ *
+ * The ALPN the client offers chooses the application: "h3" (HTTP/3 on
+ * nghttp3, h3.c) or "hq-interop" (HTTP/0.9, hq.c). Session tickets are
+ * issued, and 0-RTT requests accepted on a resumed session.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,13 +55,16 @@ static struct conn *conns;
 static unsigned int next_conn_id;
 static gnutls_certificate_credentials_t cred;
 static uint8_t reset_secret[32];
+static uint8_t token_secret[32];	/* of Retry tokens */
+static gnutls_datum_t ticket_key;
+static gnutls_anti_replay_t anti_replay;
 static volatile sig_atomic_t stop;
 
 static struct {
 	unsigned int conns, ended, requests;
 	uint64_t kernel_pkts, user_pkts, key_installs, key_retires;
 	uint64_t kernel_coalesced;	/* of kernel_pkts, behind long headers */
-	unsigned int errors;
+	unsigned int errors, retries;
 } total;
 
 void logmsg(const char *fmt, ...)
@@ -303,6 +312,13 @@ static int secret_func(gnutls_session_t session,
 							    secretlen))
 			return -1;
 		if (level == NGTCP2_CRYPTO_LEVEL_APPLICATION) {
+			gnutls_datum_t alpn;
+
+			/* chosen with the ClientHello, before these keys */
+			c->hq = !gnutls_alpn_get_selected_protocol(c->tls,
+								   &alpn) &&
+				alpn.size == 10 &&
+				!memcmp(alpn.data, "hq-interop", 10);
 			offload_start(c, key, iv, hp);
 			c->h3_early = true;
 		}
@@ -350,6 +366,7 @@ static int cb_encrypt(uint8_t *dest, const ngtcp2_crypto_aead *aead,
 			}
 			ngtcp2_cid_init(&c->pkt_dcid, aad + 1,
 					aadlen - 1 - pn_len);
+			c->pkt_phase = phase;
 			memmove(dest, plaintext, plaintextlen);
 			memset(dest + plaintextlen, 0, OFFLOAD_TAG_LEN);
 			c->pkt_offloaded = true;
@@ -516,15 +533,27 @@ static int cb_recv_stream_data(ngtcp2_conn *q, uint32_t flags,
 			       const uint8_t *data, size_t datalen,
 			       void *user_data, void *stream_user_data)
 {
-	return h3_recv_stream_data(user_data, flags, stream_id, data,
-				   datalen) ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
+	struct conn *c = user_data;
+	int rv;
+
+	if (c->hq)
+		rv = hq_recv_stream_data(c, flags, stream_id, data, datalen);
+	else
+		rv = h3_recv_stream_data(c, flags, stream_id, data, datalen);
+	return rv ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
 }
 
 static int cb_acked_stream_data_offset(ngtcp2_conn *q, int64_t stream_id,
 				       uint64_t offset, uint64_t datalen,
 				       void *user_data, void *stream_user_data)
 {
-	return h3_acked(user_data, stream_id, datalen) ?
+	struct conn *c = user_data;
+
+	if (c->hq) {
+		hq_acked(c, stream_id, datalen);
+		return 0;
+	}
+	return h3_acked(c, stream_id, datalen) ?
 	       NGTCP2_ERR_CALLBACK_FAILURE : 0;
 }
 
@@ -532,7 +561,13 @@ static int cb_stream_close(ngtcp2_conn *q, uint32_t flags, int64_t stream_id,
 			   uint64_t app_error_code, void *user_data,
 			   void *stream_user_data)
 {
-	return h3_stream_close(user_data, flags, stream_id, app_error_code) ?
+	struct conn *c = user_data;
+
+	if (c->hq) {
+		hq_stream_close(c, stream_id);
+		return 0;
+	}
+	return h3_stream_close(c, flags, stream_id, app_error_code) ?
 	       NGTCP2_ERR_CALLBACK_FAILURE : 0;
 }
 
@@ -548,6 +583,14 @@ static int cb_stream_stop_sending(ngtcp2_conn *q, int64_t stream_id,
 				  uint64_t app_error_code, void *user_data,
 				  void *stream_user_data)
 {
+	struct conn *c = user_data;
+
+	if (c->hq) {
+		hq_shutdown_write(c, stream_id);
+		return ngtcp2_conn_shutdown_stream_write(q, stream_id,
+							 app_error_code) ?
+		       NGTCP2_ERR_CALLBACK_FAILURE : 0;
+	}
 	return h3_stream_reset(user_data, stream_id) ?
 	       NGTCP2_ERR_CALLBACK_FAILURE : 0;
 }
@@ -563,17 +606,28 @@ static int cb_extend_max_stream_data(ngtcp2_conn *q, int64_t stream_id,
 				     uint64_t max_data, void *user_data,
 				     void *stream_user_data)
 {
-	return h3_unblock(user_data, stream_id) ?
+	struct conn *c = user_data;
+
+	if (c->hq) {
+		hq_block(c, stream_id, false);
+		return 0;
+	}
+	return h3_unblock(c, stream_id) ?
 	       NGTCP2_ERR_CALLBACK_FAILURE : 0;
 }
 
 static int cb_handshake_completed(ngtcp2_conn *q, void *user_data)
 {
 	struct conn *c = user_data;
+	unsigned int flags = gnutls_session_get_flags(c->tls);
 
-	if (opt.verbose)
-		logmsg("conn %u: handshake completed (%s)\n", c->id,
-		       c->cipher_name ? c->cipher_name : "?");
+	/* tests/vm/interop-quinn reads the resumption and 0-RTT here */
+	logmsg("conn %u: handshake completed: cipher %s, ALPN %s, %s, early data %s, %s\n",
+	       c->id, c->cipher_name ? c->cipher_name : "?",
+	       c->hq ? "hq-interop" : "h3",
+	       gnutls_session_is_resumed(c->tls) ? "resumed" : "full handshake",
+	       flags & GNUTLS_SFLAGS_EARLY_DATA ? "accepted" : "none",
+	       c->retried ? "address validated by a Retry" : "no Retry");
 	return 0;
 }
 
@@ -644,8 +698,10 @@ static void flush(struct conn *c)
 			c->kernel_pkts += c->bcount;
 			c->kernel_sends++;
 			c->since_update += c->bcount;
+			c->phase1_pkts += c->bphase1;
 		}
 	}
+	c->bphase1 = 0;
 	c->blen = 0;
 	c->bcount = 0;
 	c->bclosed = false;
@@ -660,6 +716,11 @@ static void queue_packet(struct conn *c, size_t len, const ngtcp2_addr *to)
 	c->sent_bytes += len;
 	if (c->pkt_offloaded && p[0] & 0x80)
 		c->kernel_coalesced++;
+	/* the Key Phase bit of what the kernel encrypts: proof of updates */
+	if (c->pkt_offloaded && c->pkt_phase != c->tx_phase) {
+		c->tx_phase = c->pkt_phase;
+		c->phase_flips++;
+	}
 	if (!c->pkt_offloaded) {
 		flush(c);
 		send_datagram(c, p, len, to);
@@ -686,6 +747,7 @@ static void queue_packet(struct conn *c, size_t len, const ngtcp2_addr *to)
 	}
 	c->blen += plen;
 	c->bcount++;
+	c->bphase1 += c->pkt_phase;
 }
 
 static void conn_close(struct conn *c, int liberr, bool silent);
@@ -707,7 +769,7 @@ static void conn_write(struct conn *c)
 	 * handshake completes (0.5-RTT data): their first packet then ends
 	 * the datagram of the server's Handshake flight, coalesced behind it.
 	 */
-	if (c->h3_early && h3_setup(c)) {
+	if (c->h3_early && !c->hq && h3_setup(c)) {
 		conn_close(c, NGTCP2_ERR_INTERNAL, false);
 		return;
 	}
@@ -721,7 +783,9 @@ static void conn_write(struct conn *c)
 		ngtcp2_ssize nwrite, ndatalen = -1;
 		uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
 
-		if (c->h3 && ngtcp2_conn_get_max_data_left(c->q)) {
+		if (c->hq && ngtcp2_conn_get_max_data_left(c->q)) {
+			nv = hq_writev_stream(c, &sid, &fin, v, 16);
+		} else if (c->h3 && ngtcp2_conn_get_max_data_left(c->q)) {
 			nv = nghttp3_conn_writev_stream(c->h3, &sid, &fin, hv,
 							16);
 			if (nv < 0) {
@@ -731,7 +795,7 @@ static void conn_write(struct conn *c)
 				return;
 			}
 		}
-		for (i = 0; i < nv; i++) {
+		for (i = 0; !c->hq && i < nv; i++) {
 			v[i].base = hv[i].base;
 			v[i].len = hv[i].len;
 		}
@@ -746,6 +810,19 @@ static void conn_write(struct conn *c)
 						   c->wstart, maxpkt,
 						   &ndatalen, flags, sid, v,
 						   nv, ts);
+		if (nwrite < 0 && c->hq) {
+			switch (nwrite) {
+			case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+				hq_block(c, sid, true);
+				continue;
+			case NGTCP2_ERR_STREAM_SHUT_WR:
+				hq_shutdown_write(c, sid);
+				continue;
+			case NGTCP2_ERR_WRITE_MORE:
+				hq_written(c, sid, ndatalen, fin);
+				continue;
+			}
+		}
 		if (nwrite < 0) {
 			switch (nwrite) {
 			case NGTCP2_ERR_STREAM_DATA_BLOCKED:
@@ -765,7 +842,9 @@ static void conn_write(struct conn *c)
 			conn_close(c, nwrite, false);
 			return;
 		}
-		if (ndatalen >= 0 && sid >= 0)
+		if (ndatalen >= 0 && sid >= 0 && c->hq)
+			hq_written(c, sid, ndatalen, fin);
+		else if (ndatalen >= 0 && sid >= 0)
 			nghttp3_conn_add_write_offset(c->h3, sid, ndatalen);
 		if (nwrite == 0)
 			break;
@@ -789,6 +868,49 @@ static void conn_write(struct conn *c)
 	}
 }
 
+/* ---- session resumption and 0-RTT ---- */
+
+/*
+ * GnuTLS accepts early data only with an anti-replay store: it asks to
+ * add the ClientHello's ticket identity, and refuses the early data if it
+ * was already there. The server lives as long as one test: a small table
+ * of SHA-256 digests, oldest overwritten, is enough.
+ */
+#define REPLAY_SLOTS	256
+
+static struct {
+	uint8_t md[32];
+	time_t expires;
+} replay[REPLAY_SLOTS];
+static unsigned int replay_next;
+
+static int replay_add(void *ptr, time_t expires, const gnutls_datum_t *key,
+		      const gnutls_datum_t *data)
+{
+	time_t now = time(NULL);
+	uint8_t md[32];
+	int i;
+
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, key->data, key->size, md) < 0)
+		return GNUTLS_E_INTERNAL_ERROR;
+	for (i = 0; i < REPLAY_SLOTS; i++)
+		if (replay[i].expires >= now && !memcmp(replay[i].md, md, 32))
+			return GNUTLS_E_DB_ENTRY_EXISTS;
+	memcpy(replay[replay_next].md, md, 32);
+	replay[replay_next].expires = expires;
+	replay_next = (replay_next + 1) % REPLAY_SLOTS;
+	return 0;
+}
+
+static int resumption_init(void)
+{
+	if (gnutls_session_ticket_key_generate(&ticket_key) < 0 ||
+	    gnutls_anti_replay_init(&anti_replay) < 0)
+		return -1;
+	gnutls_anti_replay_set_add_function(anti_replay, replay_add);
+	return 0;
+}
+
 /* ---- connections ---- */
 
 static void conn_free(struct conn *c)
@@ -800,13 +922,16 @@ static void conn_free(struct conn *c)
 		kernel_del_cid(c, &c->kcids[0].cid);
 	c->dead = true;
 	h3_free(c);
-	logmsg("conn %u: closed: cipher %s, %u requests, %llu bytes sent, 1-RTT packets: %llu encrypted by the kernel (%llu sendmsg calls, %llu behind long headers), %llu in userspace; key phases installed %llu, retired %llu\n",
+	hq_free(c);
+	logmsg("conn %u: closed: cipher %s, %u requests, %llu bytes sent, 1-RTT packets: %llu encrypted by the kernel (%llu sendmsg calls, %llu behind long headers), %llu in userspace; key phase flips %llu (%llu packets in phase 1); key phases installed %llu, retired %llu\n",
 	       c->id, c->cipher_name ? c->cipher_name : "none", c->requests,
 	       (unsigned long long)c->sent_bytes,
 	       (unsigned long long)c->kernel_pkts,
 	       (unsigned long long)c->kernel_sends,
 	       (unsigned long long)c->kernel_coalesced,
 	       (unsigned long long)c->user_pkts,
+	       (unsigned long long)c->phase_flips,
+	       (unsigned long long)c->phase1_pkts,
 	       (unsigned long long)c->key_installs,
 	       (unsigned long long)c->key_retires);
 	total.ended++;
@@ -875,9 +1000,12 @@ static struct conn *find_conn(const uint8_t *dcid, size_t dcidlen)
 
 static struct conn *conn_new(struct listener *ls, const ngtcp2_pkt_hd *hd,
 			     const struct sockaddr_storage *peer,
-			     socklen_t peerlen)
+			     socklen_t peerlen, const ngtcp2_cid *odcid)
 {
-	static const gnutls_datum_t alpn = { (unsigned char *)"h3", 2 };
+	static const gnutls_datum_t alpn[] = {
+		{ (unsigned char *)"h3", 2 },
+		{ (unsigned char *)"hq-interop", 10 },
+	};
 	ngtcp2_transport_params params;
 	ngtcp2_settings settings;
 	ngtcp2_path path;
@@ -890,6 +1018,7 @@ static struct conn *conn_new(struct listener *ls, const ngtcp2_pkt_hd *hd,
 	c->id = ++next_conn_id;
 	c->ls = ls;
 	c->key_update_pkts = opt.key_update_pkts;
+	c->retried = odcid;
 	memcpy(&c->peer, peer, peerlen);
 	c->peerlen = peerlen;
 
@@ -908,6 +1037,12 @@ static struct conn *conn_new(struct listener *ls, const ngtcp2_pkt_hd *hd,
 	params.initial_max_streams_uni = 3;
 	params.max_idle_timeout = 120 * NGTCP2_SECONDS;
 	params.original_dcid = hd->dcid;
+	if (odcid) {
+		/* after a Retry, whose SCID the client now sends to */
+		params.original_dcid = *odcid;
+		params.retry_scid = hd->dcid;
+		params.retry_scid_present = 1;
+	}
 	scid.datalen = SCID_LEN;
 	gnutls_rnd(GNUTLS_RND_NONCE, scid.data, SCID_LEN);
 	params.stateless_reset_token_present = 1;
@@ -933,9 +1068,13 @@ static struct conn *conn_new(struct listener *ls, const ngtcp2_pkt_hd *hd,
 				       NULL) < 0 ||
 	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
 	    ngtcp2_crypto_gnutls_configure_server_session(c->tls) ||
-	    gnutls_alpn_set_protocols(c->tls, &alpn, 1,
-				      GNUTLS_ALPN_MANDATORY) < 0)
+	    gnutls_alpn_set_protocols(c->tls, alpn, 2,
+				      GNUTLS_ALPN_MANDATORY) < 0 ||
+	    gnutls_session_ticket_enable_server(c->tls, &ticket_key) < 0)
 		goto err_tls;
+	/* QUIC allows no other early data limit (RFC 9001, 4.6.1) */
+	gnutls_record_set_max_early_data_size(c->tls, 0xffffffffu);
+	gnutls_anti_replay_enable(c->tls, anti_replay);
 	gnutls_handshake_set_secret_function(c->tls, secret_func);
 	c->ref.get_conn = get_conn;
 	c->ref.user_data = c;
@@ -986,6 +1125,58 @@ static void conn_read(struct conn *c, const uint8_t *pkt, size_t len,
 	}
 }
 
+/*
+ * -r: the first Initial of a connection gets a Retry whose token binds the
+ * client's address and its original DCID; the Initial that comes back
+ * with it starts the connection. Tokens are valid for 10 s.
+ */
+static int retry(struct listener *ls, const ngtcp2_pkt_hd *hd,
+		 const struct sockaddr_storage *peer, socklen_t peerlen,
+		 ngtcp2_cid *odcid)
+{
+	uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN], pkt[1500];
+	ngtcp2_ssize tlen, n;
+	ngtcp2_cid scid;
+
+	if (hd->token.len) {
+		if (ngtcp2_crypto_verify_retry_token(odcid, hd->token.base,
+						     hd->token.len,
+						     token_secret,
+						     sizeof(token_secret),
+						     hd->version,
+						     (const ngtcp2_sockaddr *)peer,
+						     peerlen, &hd->dcid,
+						     10 * NGTCP2_SECONDS,
+						     now_ns())) {
+			logmsg("Initial with an invalid token dropped\n");
+			return -1;
+		}
+		return 0;
+	}
+	scid.datalen = SCID_LEN;
+	gnutls_rnd(GNUTLS_RND_NONCE, scid.data, SCID_LEN);
+	tlen = ngtcp2_crypto_generate_retry_token(token, token_secret,
+						  sizeof(token_secret),
+						  hd->version,
+						  (const ngtcp2_sockaddr *)peer,
+						  peerlen, &scid, &hd->dcid,
+						  now_ns());
+	if (tlen < 0)
+		return -1;
+	n = ngtcp2_crypto_write_retry(pkt, sizeof(pkt), hd->version,
+				      &hd->scid, &scid, &hd->dcid, token,
+				      tlen);
+	if (n < 0)
+		return -1;
+	/* a long header: the offload, if attached, lets it through as it is */
+	if (offload_send(ls->fd, (struct sockaddr *)peer, peerlen, pkt, n, 0,
+			 false, ls->ulp, 0, 0) < 0)
+		logmsg("Retry: sendmsg: %s\n", strerror(errno));
+	else
+		total.retries++;
+	return 1;
+}
+
 static void handle_datagram(struct listener *ls, const uint8_t *buf,
 			    size_t len, const struct sockaddr_storage *peer,
 			    socklen_t peerlen)
@@ -998,9 +1189,17 @@ static void handle_datagram(struct listener *ls, const uint8_t *buf,
 		return;
 	c = find_conn(vc.dcid, vc.dcidlen);
 	if (!c) {
+		ngtcp2_cid odcid;
+		bool retried = false;
+
 		if (!(buf[0] & 0x80) || ngtcp2_accept(&hd, buf, len))
 			return;
-		c = conn_new(ls, &hd, peer, peerlen);
+		if (opt.retry) {
+			if (retry(ls, &hd, peer, peerlen, &odcid))
+				return;
+			retried = true;
+		}
+		c = conn_new(ls, &hd, peer, peerlen, retried ? &odcid : NULL);
 		if (!c)
 			return;
 	}
@@ -1055,7 +1254,7 @@ static void on_signal(int sig)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: h3server [-U] [-v] [-n CONNS] [-u PKTS] -c CERT -k KEY PORT ADDR...\n");
+	fprintf(stderr, "usage: h3server [-U] [-r] [-v] [-n CONNS] [-u PKTS] -c CERT -k KEY PORT ADDR...\n");
 	exit(2);
 }
 
@@ -1067,10 +1266,13 @@ int main(int argc, char **argv)
 	int ch, i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((ch = getopt(argc, argv, "Uvn:u:c:k:")) != -1) {
+	while ((ch = getopt(argc, argv, "Urvn:u:c:k:")) != -1) {
 		switch (ch) {
 		case 'U':
 			opt.offload = false;
+			break;
+		case 'r':
+			opt.retry = true;
 			break;
 		case 'v':
 			opt.verbose = true;
@@ -1093,7 +1295,7 @@ int main(int argc, char **argv)
 	}
 	if (!certfile || !keyfile || argc - optind < 2)
 		usage();
-	if (h3_init_content() ||
+	if (h3_init_content() || resumption_init() ||
 	    gnutls_certificate_allocate_credentials(&cred) < 0 ||
 	    gnutls_certificate_set_x509_key_file(cred, certfile, keyfile,
 						 GNUTLS_X509_FMT_PEM) < 0) {
@@ -1102,6 +1304,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	gnutls_rnd(GNUTLS_RND_RANDOM, reset_secret, sizeof(reset_secret));
+	gnutls_rnd(GNUTLS_RND_RANDOM, token_secret, sizeof(token_secret));
 	for (i = optind + 1; i < argc; i++)
 		if (listen_on(argv[i], argv[optind]))
 			return 1;
@@ -1112,8 +1315,9 @@ int main(int argc, char **argv)
 		pfd[i].fd = listeners[i].fd;
 		pfd[i].events = POLLIN;
 	}
-	logmsg("listening on port %s (%d sockets), offload %s\n", argv[optind],
-	       nlisteners, opt.offload ? "on" : "off");
+	logmsg("listening on port %s (%d sockets), offload %s%s\n",
+	       argv[optind], nlisteners, opt.offload ? "on" : "off",
+	       opt.retry ? ", Retry first" : "");
 
 	while (!stop && !(opt.max_conns && total.ended >= (unsigned int)opt.max_conns)) {
 		uint64_t now = now_ns(), expiry = UINT64_MAX;
@@ -1176,6 +1380,8 @@ int main(int argc, char **argv)
 	}
 	while (conns)
 		conn_free(conns);
+	if (opt.retry)
+		logmsg("%u Retry packets sent\n", total.retries);
 	logmsg("totals: %u connections, %u requests, 1-RTT packets: %llu encrypted by the kernel (%llu behind long headers), %llu in userspace; key phases installed %llu, retired %llu; %u errors\n",
 	       total.conns, total.requests,
 	       (unsigned long long)total.kernel_pkts,

@@ -42,6 +42,7 @@ struct kernel_cid {
 };
 
 struct stream;
+struct hq_stream;
 
 struct conn {
 	struct conn *next;
@@ -76,6 +77,7 @@ struct conn {
 	bool hp_pending;	/* the next hp_mask call is for that packet */
 	ngtcp2_cid pkt_dcid;
 	uint64_t pkt_pn;
+	int pkt_phase;		/* its Key Phase bit */
 	uint64_t next_pn;	/* 1-RTT packet number expected next */
 
 	/* GSO batch of plaintext 1-RTT packets */
@@ -85,10 +87,13 @@ struct conn {
 	bool bclosed;		/* last packet was shorter: batch is full */
 	uint64_t bpn;
 	ngtcp2_cid bdcid;
+	int bphase1;		/* packets of the batch in key phase 1 */
 
 	/* counters */
 	uint64_t kernel_pkts, user_pkts, key_installs, key_retires;
 	uint64_t kernel_coalesced;	/* of kernel_pkts, behind long headers */
+	int tx_phase;			/* Key Phase of the last offloaded packet */
+	uint64_t phase_flips, phase1_pkts;	/* of kernel_pkts */
 	bool h3_early;			/* 1-RTT keys: HTTP/3 may start */
 	uint64_t kernel_sends;	/* encrypting sendmsg() calls */
 	uint64_t sent_bytes;
@@ -96,10 +101,17 @@ struct conn {
 	uint64_t since_update;	/* offloaded packets since our last update */
 	unsigned int requests;
 	struct stream *streams;
+
+	/* HTTP/0.9 (ALPN hq-interop) instead of HTTP/3 */
+	bool hq;
+	bool retried;		/* the client came back with a Retry token */
+	struct hq_stream *hq_streams;
+	struct hq_stream *hq_last;	/* written last: round robin from it */
 };
 
 struct options {
 	bool offload;
+	bool retry;		/* -r: validate addresses with a Retry */
 	bool verbose;
 	int max_conns;		/* exit after this many connections ended */
 	uint64_t key_update_pkts;	/* server-initiated key update period */
@@ -113,6 +125,8 @@ uint64_t now_ns(void);
 
 /* h3.c */
 int h3_init_content(void);
+const uint8_t *body_at(uint64_t off, uint64_t *len);
+bool bytes_request(struct conn *c, const char *path, uint64_t *len);
 int h3_setup(struct conn *c);
 void h3_free(struct conn *c);
 int h3_recv_stream_data(struct conn *c, uint32_t flags, int64_t stream_id,
@@ -123,5 +137,17 @@ int h3_stream_close(struct conn *c, uint32_t flags, int64_t stream_id,
 int h3_stream_reset(struct conn *c, int64_t stream_id);
 int h3_unblock(struct conn *c, int64_t stream_id);
 int h3_max_bidi(struct conn *c, uint64_t max_streams);
+
+/* hq.c */
+int hq_recv_stream_data(struct conn *c, uint32_t flags, int64_t stream_id,
+			const uint8_t *data, size_t datalen);
+int hq_writev_stream(struct conn *c, int64_t *stream_id, int *fin,
+		     ngtcp2_vec *vec, size_t veccnt);
+void hq_written(struct conn *c, int64_t stream_id, size_t datalen, int fin);
+void hq_block(struct conn *c, int64_t stream_id, bool blocked);
+void hq_shutdown_write(struct conn *c, int64_t stream_id);
+void hq_acked(struct conn *c, int64_t stream_id, uint64_t datalen);
+void hq_stream_close(struct conn *c, int64_t stream_id);
+void hq_free(struct conn *c);
 
 #endif

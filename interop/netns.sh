@@ -43,9 +43,14 @@ netns_cleanup() {
 }
 
 # A fresh self-signed certificate for every run: no key is ever stored.
+# A client that verifies it (quinn-client: rustls/webpki) trusts it as its
+# own root: that needs the name in a subjectAltName (the CN is not looked
+# at) and CA:FALSE (a CA certificate is refused as the server's).
 make_cert() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
 		-nodes -days 1 -subj /CN=h3server \
+		-addext subjectAltName=DNS:h3server \
+		-addext basicConstraints=critical,CA:FALSE \
 		-keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 }
 
@@ -54,6 +59,8 @@ make_cert() {
 server_start() {
 	local log=$1
 	shift
+	# the loop below may read it before the background job creates it
+	: > "$log"
 	# not through in_ns: $! must be the server itself, not a subshell
 	nsenter --net=/run/netns/srv "$H3SERVER" "$@" -c "$WORK/cert.pem" \
 		-k "$WORK/key.pem" $PORT $SRV4 $SRV6 > "$log" 2>&1 &
