@@ -11,6 +11,9 @@
 #                        (after adding, removing or renaming a test)
 #   make fuzz            boot the test kernel, run quic_fuzz for FUZZ_CALLS calls
 #                        (default 1000000; FUZZ_THREADS, FUZZ_SEED, FUZZ_ARGS), count kernel reports
+#   make coverage        build a gcov kernel (build/obj-cov), run make check's tests in it,
+#                        print line and branch coverage of net/quic/ and udp_ulp.c
+#                        with the lines never executed: build/coverage/summary.txt
 #   make vm CMD='...'    boot the test kernel and run CMD as root (no CMD: a shell)
 #   make tree            assemble build/linux (base + patches/ as commits)
 #   make kernel          build the debug test kernel, modules and uAPI headers
@@ -31,7 +34,7 @@ BUILD ?= $(shell scripts/build-dir)
 export BUILD
 SELFTESTS := $(BUILD)/linux/tools/testing/selftests/net/quic
 
-.PHONY: all deps tree kernel selftests kselftest vm demo bench fuzz check manifest series bisect-check clean
+.PHONY: all deps tree kernel selftests kselftest vm demo bench fuzz coverage check manifest series bisect-check clean
 
 all: kernel
 
@@ -77,6 +80,11 @@ fuzz: kernel
 	@FUZZ_CALLS=$(FUZZ_CALLS) FUZZ_THREADS=$(FUZZ_THREADS) FUZZ_SEED=$(FUZZ_SEED) \
 		FUZZ_ARGS="$(FUZZ_ARGS)" fuzz/run-vm
 
+# The selftests (and the uAPI headers the tools build against) come from the
+# debug kernel's build; the gcov kernel is built from the same tree.
+coverage: selftests
+	@scripts/coverage
+
 check:
 	@scripts/check
 
@@ -91,4 +99,4 @@ bisect-check: tree
 
 clean:
 	rm -rf "$(BUILD)"/obj "$(BUILD)"/obj-* "$(BUILD)"/selftests "$(BUILD)"/kselftest \
-		"$(BUILD)"/logs "$(BUILD)"/vm
+		"$(BUILD)"/logs "$(BUILD)"/vm "$(BUILD)"/coverage
