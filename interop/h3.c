@@ -278,20 +278,27 @@ static int cb_acked_stream_data(nghttp3_conn *h3, int64_t stream_id,
  */
 static void report_stream(struct conn *c, struct stream *s)
 {
+	if (!s->bytes)
+		return;
+	log_served(c->id, s->id, s->path, s->sha, s->off, s->acked, s->len);
+	s->bytes = false;
+}
+
+/* The line the tests parse, for h3 and hq streams alike */
+void log_served(unsigned int conn, int64_t id, const char *path,
+		gnutls_hash_hd_t sha, uint64_t off, uint64_t acked,
+		uint64_t len)
+{
 	uint8_t md[32];
 	char hex[65];
 	int i;
 
-	if (!s->bytes)
-		return;
-	gnutls_hash_output(s->sha, md);
+	gnutls_hash_output(sha, md);
 	for (i = 0; i < 32; i++)
 		sprintf(hex + 2 * i, "%02x", md[i]);
 	logmsg("conn %u: stream %lld: served %s: %llu bytes sha256 %s (%llu acked)%s\n",
-	       c->id, (long long)s->id, s->path, (unsigned long long)s->off,
-	       hex, (unsigned long long)s->acked,
-	       s->off == s->len ? "" : " INCOMPLETE");
-	s->bytes = false;
+	       conn, (long long)id, path, (unsigned long long)off, hex,
+	       (unsigned long long)acked, off == len ? "" : " INCOMPLETE");
 }
 
 static int cb_stream_close(nghttp3_conn *h3, int64_t stream_id,

@@ -150,4 +150,8 @@ void hq_acked(struct conn *c, int64_t stream_id, uint64_t datalen);
 void hq_stream_close(struct conn *c, int64_t stream_id);
 void hq_free(struct conn *c);
 
+void log_served(unsigned int conn, int64_t id, const char *path,
+		gnutls_hash_hd_t sha, uint64_t off, uint64_t acked,
+		uint64_t len);
+
 #endif

@@ -47,20 +47,9 @@ static struct hq_stream *find(struct conn *c, int64_t id)
 
 static void report(struct conn *c, struct hq_stream *s)
 {
-	uint8_t md[32];
-	char hex[65];
-	int i;
-
 	if (!s->bytes)
 		return;
-	gnutls_hash_output(s->sha, md);
-	for (i = 0; i < 32; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	/* the line h3.c prints, which the tests parse for both protocols */
-	logmsg("conn %u: stream %lld: served %s: %llu bytes sha256 %s (%llu acked)%s\n",
-	       c->id, (long long)s->id, s->path, (unsigned long long)s->off,
-	       hex, (unsigned long long)s->acked,
-	       s->off == s->len ? "" : " INCOMPLETE");
+	log_served(c->id, s->id, s->path, s->sha, s->off, s->acked, s->len);
 	s->bytes = false;
 }
 
