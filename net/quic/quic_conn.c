@@ -22,7 +22,14 @@
 
 #include "quic_conn.h"
 
+/*
+ * A client's socket mostly holds one or two connections: start at the
+ * smallest table, 4 buckets instead of rhashtable's 64, so that such a
+ * socket neither holds 512 bytes of buckets nor has a shrink scheduled
+ * when its last connection goes.
+ */
 static const struct rhashtable_params quic_conn_params = {
+	.nelem_hint		= 2,
 	.key_len		= sizeof(struct quic_cid),
 	.key_offset		= offsetof(struct quic_conn, dcid),
 	.head_offset		= offsetof(struct quic_conn, node),

@@ -1219,6 +1219,10 @@ static struct quic_tx_work *quic_tx_copy_call(struct sock *sk,
  * else adds to the datagram or ends it, so the check and UDP's append
  * happen under the cork lock, which every such call takes.  UDP takes
  * the socket lock itself to cork, so it cannot be that lock.
+ *
+ * Data that joins a corked datagram is copied, not spliced: splicing
+ * counts the datagram's fragments against net.core.max_skb_frags and
+ * would fail with EMSGSIZE an append that UDP alone accepts.
  */
 static int quic_tx_send_plain(struct sock *sk, const struct msghdr *msg,
 			      struct quic_tx_work *w, size_t len,
@@ -1227,13 +1231,17 @@ static int quic_tx_send_plain(struct sock *sk, const struct msghdr *msg,
 	struct quic_sock *qsk = quic_sk_sender(sk);
 	struct quic_guard guard;
 	struct msghdr wire;
+	bool pending;
 	int ret;
 
 	quic_tx_wire_init(&wire, msg, w, len, tc->udp_len);
 	if (mutex_lock_killable(&qsk->cork_lock))
 		return -EINTR;
-	if (!READ_ONCE(udp_sk(sk)->pending))
+	pending = READ_ONCE(udp_sk(sk)->pending);
+	if (!pending)
 		quic_guard_start(&qsk->guard, tc->gso_size);
+	if (pending || msg->msg_flags & MSG_MORE || udp_test_bit(CORK, sk))
+		wire.msg_flags &= ~(MSG_SPLICE_PAGES | MSG_NO_SHARED_FRAGS);
 	guard = qsk->guard;
 	if (quic_tx_guard_walk(&guard, w->sg, w->nents, len, true) < len) {
 		ret = quic_tx_error(sk, -EINVAL, QUIC_STAT_ERR_NO_CMSG);
