@@ -439,30 +439,6 @@ int quic_crypto_batch_wait(struct quic_crypto_batch *batch)
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_batch_wait);
 
 /**
- * quic_pn_decode() - recover a full packet number (RFC 9000, appendix A.3)
- * @expected: the packet number the packet is expected to carry
- * @truncated: the encoded packet number bits
- * @pn_len: number of bytes they were encoded in, 1 to 4
- *
- * Return: the packet number closest to @expected whose low bits are
- * @truncated.  It exceeds QUIC_PN_MAX only if @expected does.
- */
-u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len)
-{
-	u64 win = 1ULL << (pn_len * 8);
-	u64 hwin = win / 2;
-	u64 candidate = (expected & ~(win - 1)) | truncated;
-
-	/* Compare with additions: @expected may be smaller than @hwin. */
-	if (candidate + hwin <= expected && candidate < (1ULL << 62) - win)
-		return candidate + win;
-	if (candidate > expected + hwin && candidate >= win)
-		return candidate - win;
-	return candidate;
-}
-EXPORT_SYMBOL_IF_KUNIT(quic_pn_decode);
-
-/**
  * quic_nonce_build() - per-packet AEAD nonce (RFC 9001, section 5.3)
  * @nonce: output
  * @iv: the connection's IV

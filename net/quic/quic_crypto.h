@@ -185,7 +185,6 @@ void quic_crypto_req_init(struct quic_crypto_req *req, void *aead_mem);
 void quic_crypto_batch_init(struct quic_crypto_batch *batch);
 int quic_crypto_batch_wait(struct quic_crypto_batch *batch);
 
-u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len);
 void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
 		      u64 pn);
 int quic_hp_masks(const struct quic_crypto_keys *keys, u8 *blocks,

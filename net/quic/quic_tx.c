@@ -23,6 +23,7 @@
 #include <net/ip.h>
 #include <net/ip6_route.h>
 #include <net/ipv6.h>
+#include <net/quic_dev.h>
 #include <net/udp_ulp.h>
 
 #include "quic_guard.h"
@@ -862,8 +863,10 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 
 	pn_len = quic_pn_len(hdr[0]);
 	hdr_len = 1 + cid_len + pn_len;
-	pn = quic_pn_decode(*expected, quic_tx_read_pn(hdr + 1 + cid_len, pn_len),
-			    pn_len);
+	/* The rule a device decodes by, so both agree on every packet */
+	pn = quic_dev_pn_decode(*expected,
+				quic_tx_read_pn(hdr + 1 + cid_len, pn_len),
+				pn_len);
 	if (pn > QUIC_PN_MAX)
 		return -EINVAL;
 	/* Checked again when the numbers are claimed, after encryption. */
