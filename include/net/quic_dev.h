@@ -213,6 +213,23 @@ quic_dev_skb_info(const struct sk_buff *skb)
 }
 
 /**
+ * quic_dev_pn_read() - the truncated packet number of a packet
+ * @pn: where it starts, 1 + DCID length bytes into the packet
+ * @pn_len: its length, 1 + the low two bits of the first byte
+ *
+ * Return: the value to hand to quic_dev_pn_decode().
+ */
+static inline u32 quic_dev_pn_read(const u8 *pn, unsigned int pn_len)
+{
+	u32 val = 0;
+	unsigned int i;
+
+	for (i = 0; i < pn_len; i++)
+		val = val << 8 | pn[i];
+	return val;
+}
+
+/**
  * quic_dev_pn_decode() - recover a full packet number (RFC 9000, A.3)
  * @expected: the packet number the packet is expected to carry; for a
  *	device, struct quic_dev_skb_info.base_pn
