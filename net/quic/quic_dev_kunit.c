@@ -8,11 +8,14 @@
 
 #include <kunit/static_stub.h>
 #include <kunit/test.h>
+#include <linux/net.h>
 #include <linux/scatterlist.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/udp.h>
+#include <net/net_namespace.h>
 #include <net/quic_dev.h>
+#include <net/sock.h>
 
 #include "quic_crypto.h"
 #include "quic_dev_sw.h"
@@ -435,6 +438,51 @@ static void quic_dev_sw_clone_test(struct kunit *test)
 	quic_crypto_keys_destroy(keys);
 }
 
+KUNIT_DEFINE_ACTION_WRAPPER(quic_dev_test_sock_release, sock_release,
+			    struct socket *);
+
+/*
+ * A copy goes out in place of the socket's skb: it must carry the socket's
+ * charge, which comes back to what it was once the copy is freed.
+ */
+static void quic_dev_sw_copy_owner_test(struct kunit *test)
+{
+	const struct quic_dev_test_case *c = &quic_dev_test_gso;
+	struct sk_buff *skb, *tap, *out;
+	struct quic_crypto_keys *keys;
+	struct socket *sock;
+	unsigned int idle;
+	struct sock *sk;
+	int err;
+
+	err = sock_create_kern(&init_net, AF_INET, SOCK_DGRAM, IPPROTO_UDP,
+			       &sock);
+	KUNIT_ASSERT_EQ(test, err, 0);
+	err = kunit_add_action_or_reset(test, quic_dev_test_sock_release, sock);
+	KUNIT_ASSERT_EQ(test, err, 0);
+	sk = sock->sk;
+	idle = refcount_read(&sk->sk_wmem_alloc);
+	keys = quic_dev_test_keys(test, c->cipher, false, true);
+	skb = quic_dev_test_skb(test, c, quic_dev_test_plain(test, c));
+	skb_set_owner_w(skb, sk);
+	tap = skb_clone(skb, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, tap);
+
+	out = quic_dev_sw_encrypt(skb, keys, QUIC_DEV_TEST_BASE_PN,
+				  QUIC_DEV_TEST_CID_LEN);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, out);
+	KUNIT_EXPECT_PTR_NE(test, out, tap);
+	KUNIT_EXPECT_PTR_EQ(test, out->sk, sk);
+	KUNIT_EXPECT_TRUE(test, out->destructor == sock_wfree);
+	KUNIT_EXPECT_EQ(test, refcount_read(&sk->sk_wmem_alloc),
+			idle + out->truesize);
+	KUNIT_EXPECT_NULL(test, tap->sk);
+	kfree_skb(out);
+	KUNIT_EXPECT_EQ(test, refcount_read(&sk->sk_wmem_alloc), idle);
+	kfree_skb(tap);
+	quic_crypto_keys_destroy(keys);
+}
+
 static void *quic_dev_test_no_scratch(size_t size)
 {
 	return NULL;
@@ -548,6 +596,7 @@ static struct kunit_case quic_dev_sw_test_cases[] = {
 	KUNIT_CASE_PARAM(quic_dev_sw_matches_send_path_test,
 			 quic_dev_sw_gen_params),
 	KUNIT_CASE(quic_dev_sw_clone_test),
+	KUNIT_CASE(quic_dev_sw_copy_owner_test),
 	KUNIT_CASE(quic_dev_sw_nomem_test),
 	KUNIT_CASE(quic_dev_sw_invalid_test),
 	{}
