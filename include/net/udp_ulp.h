@@ -28,6 +28,14 @@
  * @release: let go of @sk. Called exactly once, from the socket's ->destroy
  *	(IPv4 and IPv6), with the socket locked and SOCK_DEAD set. It must put
  *	back the proto that @init found and free the per-socket state.
+ * @send_skb: optional; sees each datagram of @sk after UDP wrote its header
+ *	and before UDP checksums it and hands it to IP, once per skb: a GSO
+ *	batch (UDP_SEGMENT) is one call, with its gso_size set. Process
+ *	context; the socket is locked only for a corked send. It may rewrite
+ *	the payload in place, keeping skb->csum right unless the skb is
+ *	CHECKSUM_PARTIAL, and attach metadata, but must not free @skb or change
+ *	its length. A negative errno drops the datagram: UDP frees it and the
+ *	send fails with that errno.
  * @name: what userspace passes to UDP_ULP
  * @owner: the module providing the ops, pinned while a socket uses them
  */
@@ -35,6 +43,7 @@ struct udp_ulp_ops {
 	struct list_head	list;
 	int			(*init)(struct sock *sk);
 	void			(*release)(struct sock *sk);
+	int			(*send_skb)(struct sock *sk, struct sk_buff *skb);
 	char			name[UDP_ULP_NAME_MAX];
 	struct module		*owner;
 };
@@ -81,6 +90,25 @@ static inline void *udp_ulp_data(const struct sock *sk)
 static inline void udp_ulp_set_data(struct sock *sk, void *data)
 {
 	rcu_assign_pointer(udp_sk(sk)->ulp_data, data);
+}
+
+/**
+ * udp_ulp_send_skb() - show a datagram to the ULP of its socket
+ * @sk: UDP socket sending @skb
+ * @skb: the datagram, UDP header written, not yet checksummed
+ *
+ * Sockets without a ULP, or whose ULP has no @send_skb, pay one load.
+ *
+ * Return: 0 to send @skb, or a negative errno: the caller frees @skb and
+ * fails the send with it.
+ */
+static inline int udp_ulp_send_skb(struct sock *sk, struct sk_buff *skb)
+{
+	const struct udp_ulp_ops *ops = READ_ONCE(udp_sk(sk)->ulp_ops);
+
+	if (likely(!ops) || !ops->send_skb)
+		return 0;
+	return ops->send_skb(sk, skb);
 }
 
 /* Lets request_module("udp-ulp-<name>") find the module providing <name> */

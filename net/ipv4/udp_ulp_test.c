@@ -4,19 +4,29 @@
  *
  * Attaching "test" moves the socket to a copy of its UDP proto whose
  * sendmsg counts calls before passing them on, which is what a real ULP
- * does to get in front of UDP; release moves the socket back. Read-only
- * module parameters let the selftest watch both sides:
+ * does to get in front of UDP; release moves the socket back. Its send_skb
+ * op counts the datagrams UDP is about to send. "test_nohook" is the same
+ * without send_skb, for the sockets UDP must not call. Module parameters
+ * let the selftest watch both sides and make send_skb fail:
  *
- *   attached       sockets using this ULP right now
- *   sendmsg_calls  sendmsg calls that went through the copied proto
+ *   attached          sockets using either ULP right now
+ *   sendmsg_calls     sendmsg calls that went through the copied proto
+ *   send_skb_calls    datagrams (GSO batches count once) seen by send_skb
+ *   send_skb_bytes    their UDP payload, as their UDP headers give it
+ *   send_skb_gso_size gso_size of the last one, 0 if it was no GSO batch
+ *   send_skb_errno    writable: send_skb fails with it when not 0
  */
 
 #include <linux/atomic.h>
+#include <linux/err.h>
+#include <linux/kstrtox.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
+#include <linux/skbuff.h>
+#include <linux/udp.h>
 #include <net/sock.h>
 #include <net/udp_ulp.h>
 
@@ -37,6 +47,10 @@ static DEFINE_MUTEX(udp_ulp_test_prot_lock);
 
 static atomic_long_t udp_ulp_test_attached = ATOMIC_LONG_INIT(0);
 static atomic_long_t udp_ulp_test_sendmsg_calls = ATOMIC_LONG_INIT(0);
+static atomic_long_t udp_ulp_test_send_skb_calls = ATOMIC_LONG_INIT(0);
+static atomic_long_t udp_ulp_test_send_skb_bytes = ATOMIC_LONG_INIT(0);
+static atomic_long_t udp_ulp_test_send_skb_gso_size = ATOMIC_LONG_INIT(0);
+static unsigned int udp_ulp_test_send_skb_errno;
 
 static int udp_ulp_test_param_get(char *buf, const struct kernel_param *kp)
 {
@@ -61,6 +75,45 @@ MODULE_PARM_DESC(attached, "Sockets using the test ULP right now");
 module_param_cb(sendmsg_calls, &udp_ulp_test_param_ops,
 		&udp_ulp_test_sendmsg_calls, 0444);
 MODULE_PARM_DESC(sendmsg_calls, "sendmsg calls seen by the test ULP");
+module_param_cb(send_skb_calls, &udp_ulp_test_param_ops,
+		&udp_ulp_test_send_skb_calls, 0444);
+MODULE_PARM_DESC(send_skb_calls, "Datagrams seen by the test ULP's send_skb");
+module_param_cb(send_skb_bytes, &udp_ulp_test_param_ops,
+		&udp_ulp_test_send_skb_bytes, 0444);
+MODULE_PARM_DESC(send_skb_bytes, "UDP payload bytes seen by send_skb");
+module_param_cb(send_skb_gso_size, &udp_ulp_test_param_ops,
+		&udp_ulp_test_send_skb_gso_size, 0444);
+MODULE_PARM_DESC(send_skb_gso_size, "gso_size of the last datagram seen");
+
+static int udp_ulp_test_errno_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(*(unsigned int *)kp->arg));
+}
+
+/* A value send_skb can return as a negative errno, or 0 for none */
+static int udp_ulp_test_errno_set(const char *val,
+				  const struct kernel_param *kp)
+{
+	unsigned int err;
+	int ret;
+
+	ret = kstrtouint(val, 0, &err);
+	if (ret)
+		return ret;
+	if (err > MAX_ERRNO)
+		return -ERANGE;
+	WRITE_ONCE(*(unsigned int *)kp->arg, err);
+	return 0;
+}
+
+static const struct kernel_param_ops udp_ulp_test_errno_ops = {
+	.get	= udp_ulp_test_errno_get,
+	.set	= udp_ulp_test_errno_set,
+};
+
+module_param_cb(send_skb_errno, &udp_ulp_test_errno_ops,
+		&udp_ulp_test_send_skb_errno, 0644);
+MODULE_PARM_DESC(send_skb_errno, "errno send_skb fails with, 0: none");
 
 static int udp_ulp_test_sendmsg(struct sock *sk, struct msghdr *msg,
 				size_t len)
@@ -77,6 +130,18 @@ static int udp_ulp_test_sendmsg(struct sock *sk, struct msghdr *msg,
 
 	atomic_long_inc(&udp_ulp_test_sendmsg_calls);
 	return orig->sendmsg(sk, msg, len);
+}
+
+/* The header's length, not skb->len, shows UDP wrote it before the call. */
+static int udp_ulp_test_send_skb(struct sock *sk, struct sk_buff *skb)
+{
+	unsigned int len = ntohs(udp_hdr(skb)->len) - sizeof(struct udphdr);
+
+	atomic_long_inc(&udp_ulp_test_send_skb_calls);
+	atomic_long_add(len, &udp_ulp_test_send_skb_bytes);
+	atomic_long_set(&udp_ulp_test_send_skb_gso_size,
+			skb_shinfo(skb)->gso_size);
+	return -(int)READ_ONCE(udp_ulp_test_send_skb_errno);
 }
 
 static int udp_ulp_test_idx(const struct sock *sk)
@@ -147,15 +212,32 @@ static struct udp_ulp_ops udp_ulp_test_ops = {
 	.owner		= THIS_MODULE,
 	.init		= udp_ulp_test_init,
 	.release	= udp_ulp_test_release,
+	.send_skb	= udp_ulp_test_send_skb,
+};
+
+static struct udp_ulp_ops udp_ulp_test_nohook_ops = {
+	.name		= "test_nohook",
+	.owner		= THIS_MODULE,
+	.init		= udp_ulp_test_init,
+	.release	= udp_ulp_test_release,
 };
 
 static int __init udp_ulp_test_module_init(void)
 {
-	return udp_register_ulp(&udp_ulp_test_ops);
+	int err;
+
+	err = udp_register_ulp(&udp_ulp_test_ops);
+	if (err)
+		return err;
+	err = udp_register_ulp(&udp_ulp_test_nohook_ops);
+	if (err)
+		udp_unregister_ulp(&udp_ulp_test_ops);
+	return err;
 }
 
 static void __exit udp_ulp_test_module_exit(void)
 {
+	udp_unregister_ulp(&udp_ulp_test_nohook_ops);
 	udp_unregister_ulp(&udp_ulp_test_ops);
 }
 
@@ -165,3 +247,4 @@ module_exit(udp_ulp_test_module_exit);
 MODULE_DESCRIPTION("UDP upper layer protocol for testing the ULP core");
 MODULE_LICENSE("GPL");
 MODULE_ALIAS_UDP_ULP("test");
+MODULE_ALIAS_UDP_ULP("test_nohook");

@@ -78,9 +78,10 @@ const struct quic_cipher *quic_cipher_find(u16 tls_type)
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_cipher_find);
 
+/* @sync: only an implementation that never completes asynchronously */
 static struct quic_aead_key *
 quic_aead_key_alloc(const struct quic_cipher *cipher, const u8 *key,
-		    const u8 *iv)
+		    const u8 *iv, bool sync)
 {
 	struct crypto_aead *tfm;
 	struct quic_aead_key *ak;
@@ -89,7 +90,8 @@ quic_aead_key_alloc(const struct quic_cipher *cipher, const u8 *key,
 	ak = kzalloc(sizeof(*ak), QUIC_GFP_STATE);
 	if (!ak)
 		return ERR_PTR(-ENOMEM);
-	tfm = crypto_alloc_aead(cipher->aead_name, 0, 0);
+	tfm = crypto_alloc_aead(cipher->aead_name, 0,
+				sync ? CRYPTO_ALG_ASYNC : 0);
 	if (IS_ERR(tfm)) {
 		kfree(ak);
 		return ERR_CAST(tfm);
@@ -207,6 +209,29 @@ VISIBLE_IF_KUNIT int quic_hp_key_init(struct quic_crypto_keys *keys,
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_hp_key_init);
 
+static int quic_crypto_keys_setup(struct quic_crypto_keys *keys,
+				  const struct quic_cipher *cipher,
+				  const u8 *aead_key, const u8 *iv,
+				  const u8 *hp_key, bool sync)
+{
+	struct quic_aead_key *ak;
+	int err;
+
+	keys->cipher = cipher;
+	err = quic_hp_key_init(keys, hp_key, false);
+	if (err)
+		return err;
+	ak = quic_aead_key_alloc(cipher, aead_key, iv, sync);
+	if (IS_ERR(ak)) {
+		quic_hp_key_put(keys->hp);
+		keys->hp = NULL;
+		return PTR_ERR(ak);
+	}
+	keys->aead[0] = ak;
+	keys->sync = sync;
+	return 0;
+}
+
 /**
  * quic_crypto_keys_init() - set up the packet protection state of a direction
  * @keys: state to fill; zeroed by the caller
@@ -224,23 +249,35 @@ int quic_crypto_keys_init(struct quic_crypto_keys *keys,
 			  const struct quic_cipher *cipher,
 			  const u8 *aead_key, const u8 *iv, const u8 *hp_key)
 {
-	struct quic_aead_key *ak;
-	int err;
-
-	keys->cipher = cipher;
-	err = quic_hp_key_init(keys, hp_key, false);
-	if (err)
-		return err;
-	ak = quic_aead_key_alloc(cipher, aead_key, iv);
-	if (IS_ERR(ak)) {
-		quic_hp_key_put(keys->hp);
-		keys->hp = NULL;
-		return PTR_ERR(ak);
-	}
-	keys->aead[0] = ak;
-	return 0;
+	return quic_crypto_keys_setup(keys, cipher, aead_key, iv, hp_key,
+				      false);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_init);
+
+/**
+ * quic_crypto_keys_init_sync() - the same, for sealing in atomic context
+ * @keys: state to fill; zeroed by the caller
+ * @cipher: cipher suite, from quic_cipher_find()
+ * @aead_key: payload protection key, @cipher->key_size bytes
+ * @iv: payload protection IV, QUIC_IV_SIZE bytes
+ * @hp_key: header protection key, @cipher->key_size bytes
+ *
+ * As quic_crypto_keys_init(), with an AEAD implementation that completes
+ * in its caller, which may be slower than the one the crypto API ranks
+ * first: for packets that must be sealed where nothing may sleep or wait.
+ * May sleep.
+ *
+ * Return: 0, or a negative errno from the crypto API.
+ */
+int quic_crypto_keys_init_sync(struct quic_crypto_keys *keys,
+			       const struct quic_cipher *cipher,
+			       const u8 *aead_key, const u8 *iv,
+			       const u8 *hp_key)
+{
+	return quic_crypto_keys_setup(keys, cipher, aead_key, iv, hp_key,
+				      true);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_crypto_keys_init_sync);
 
 /**
  * quic_crypto_keys_destroy() - drop the payload keys and wipe every key
@@ -293,6 +330,7 @@ static void quic_crypto_keys_copy(struct quic_crypto_keys *dst,
 	for (i = 0; i < QUIC_KEY_PHASES; i++)
 		dst->aead[i] = quic_aead_key_hold(src->aead[i]);
 	dst->phased = true;
+	dst->sync = src->sync;
 }
 
 /**
@@ -319,7 +357,7 @@ int quic_crypto_keys_update(struct quic_crypto_keys *dst,
 
 	if (src->phased && src->aead[phase])
 		return -EEXIST;
-	ak = quic_aead_key_alloc(src->cipher, aead_key, iv);
+	ak = quic_aead_key_alloc(src->cipher, aead_key, iv, src->sync);
 	if (IS_ERR(ak))
 		return PTR_ERR(ak);
 
@@ -437,30 +475,6 @@ int quic_crypto_batch_wait(struct quic_crypto_batch *batch)
 	return err;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_crypto_batch_wait);
-
-/**
- * quic_pn_decode() - recover a full packet number (RFC 9000, appendix A.3)
- * @expected: the packet number the packet is expected to carry
- * @truncated: the encoded packet number bits
- * @pn_len: number of bytes they were encoded in, 1 to 4
- *
- * Return: the packet number closest to @expected whose low bits are
- * @truncated.  It exceeds QUIC_PN_MAX only if @expected does.
- */
-u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len)
-{
-	u64 win = 1ULL << (pn_len * 8);
-	u64 hwin = win / 2;
-	u64 candidate = (expected & ~(win - 1)) | truncated;
-
-	/* Compare with additions: @expected may be smaller than @hwin. */
-	if (candidate + hwin <= expected && candidate < (1ULL << 62) - win)
-		return candidate + win;
-	if (candidate > expected + hwin && candidate >= win)
-		return candidate - win;
-	return candidate;
-}
-EXPORT_SYMBOL_IF_KUNIT(quic_pn_decode);
 
 /**
  * quic_nonce_build() - per-packet AEAD nonce (RFC 9001, section 5.3)
@@ -595,6 +609,33 @@ VISIBLE_IF_KUNIT void quic_aead_iv_build(const struct quic_cipher *cipher,
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_aead_iv_build);
 
+/*
+ * What every seal sets up: the key of the packet's phase, nonce, lengths.
+ * Inline: the send path pays no call for it on each packet.
+ */
+static __always_inline int
+quic_packet_seal_prep(const struct quic_crypto_keys *keys,
+		      struct quic_crypto_req *req, struct scatterlist *sg,
+		      const u8 *hdr, unsigned int hdr_len,
+		      unsigned int payload_len, u64 pn)
+{
+	const struct quic_aead_key *ak = quic_aead_key_for(keys, hdr[0]);
+	unsigned int pn_len = quic_pn_len(hdr[0]);
+	unsigned int sample_off = hdr_len - pn_len + QUIC_PN_MAX_LEN;
+
+	if (WARN_ON_ONCE(sample_off + QUIC_HP_SAMPLE_SIZE >
+			 hdr_len + payload_len + QUIC_TAG_SIZE))
+		return -EINVAL;
+	if (!ak)
+		return -ENOKEY;
+
+	quic_aead_iv_build(keys->cipher, req->iv, ak->iv, pn);
+	aead_request_set_tfm(req->aead, ak->tfm);
+	aead_request_set_ad(req->aead, hdr_len);
+	aead_request_set_crypt(req->aead, sg, sg, payload_len, req->iv);
+	return 0;
+}
+
 /**
  * quic_packet_seal() - encrypt the payload of one packet in place
  * @keys: packet protection state of the connection
@@ -623,25 +664,16 @@ int quic_packet_seal(const struct quic_crypto_keys *keys,
 		     unsigned int payload_len, u64 pn,
 		     struct quic_crypto_batch *batch)
 {
-	const struct quic_aead_key *ak = quic_aead_key_for(keys, hdr[0]);
-	unsigned int pn_len = quic_pn_len(hdr[0]);
-	unsigned int sample_off = hdr_len - pn_len + QUIC_PN_MAX_LEN;
 	int err;
 
-	if (WARN_ON_ONCE(sample_off + QUIC_HP_SAMPLE_SIZE >
-			 hdr_len + payload_len + QUIC_TAG_SIZE))
-		return -EINVAL;
-	if (!ak)
-		return -ENOKEY;
-
-	quic_aead_iv_build(keys->cipher, req->iv, ak->iv, pn);
-	aead_request_set_tfm(req->aead, ak->tfm);
+	err = quic_packet_seal_prep(keys, req, sg, hdr, hdr_len, payload_len,
+				    pn);
+	if (err)
+		return err;
 	aead_request_set_callback(req->aead,
 				  CRYPTO_TFM_REQ_MAY_SLEEP |
 				  CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  quic_crypto_batch_done, batch);
-	aead_request_set_ad(req->aead, hdr_len);
-	aead_request_set_crypt(req->aead, sg, sg, payload_len, req->iv);
 
 	atomic_inc(&batch->pending);
 	err = crypto_aead_encrypt(req->aead);
@@ -652,3 +684,40 @@ int quic_packet_seal(const struct quic_crypto_keys *keys,
 	return err;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_packet_seal);
+
+/**
+ * quic_packet_seal_atomic() - quic_packet_seal() where nothing may sleep
+ * @keys: packet protection state from quic_crypto_keys_init_sync()
+ * @req: scratch state from quic_crypto_req_init()
+ * @sg: the packet, as for quic_packet_seal()
+ * @hdr: copy of the unprotected header, the first @hdr_len bytes of @sg
+ * @hdr_len: header length, up to and including the packet number
+ * @payload_len: plaintext payload length, as for quic_packet_seal()
+ * @pn: full packet number
+ *
+ * Context: process or softirq: the AEAD neither sleeps nor completes
+ * later.
+ *
+ * Return: 0 once the payload is encrypted; -EINVAL if @keys are not
+ * synchronous; -ENOKEY if the packet's key phase has no key (nothing is
+ * written then); or a negative errno from the AEAD.
+ */
+int quic_packet_seal_atomic(const struct quic_crypto_keys *keys,
+			    struct quic_crypto_req *req,
+			    struct scatterlist *sg, const u8 *hdr,
+			    unsigned int hdr_len, unsigned int payload_len,
+			    u64 pn)
+{
+	int err;
+
+	/* A completion callback would have nothing to call. */
+	if (WARN_ON_ONCE(!keys->sync))
+		return -EINVAL;
+	err = quic_packet_seal_prep(keys, req, sg, hdr, hdr_len, payload_len,
+				    pn);
+	if (err)
+		return err;
+	aead_request_set_callback(req->aead, 0, NULL, NULL);
+	return crypto_aead_encrypt(req->aead);
+}
+EXPORT_SYMBOL_IF_KUNIT(quic_packet_seal_atomic);

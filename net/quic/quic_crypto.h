@@ -120,6 +120,9 @@ struct quic_hp_key {
  * @aead: payload keys, indexed by key phase; NULL for a phase without one
  * @phased: select the key by the Key Phase bit of each packet; when false
  *	every packet uses @aead[0] whatever its Key Phase bit says
+ * @sync: the AEAD transforms complete in the caller, so that packets can
+ *	be sealed in atomic context (quic_packet_seal_atomic()); a key update
+ *	keeps it
  *
  * The header protection key does not change on key update (RFC 9001,
  * section 6), hence a single one beside the per-phase AEAD keys.  A set is
@@ -130,6 +133,7 @@ struct quic_crypto_keys {
 	struct quic_hp_key *hp;
 	struct quic_aead_key *aead[QUIC_KEY_PHASES];
 	bool phased;
+	bool sync;
 };
 
 /**
@@ -170,6 +174,10 @@ const struct quic_cipher *quic_cipher_find(u16 tls_type);
 int quic_crypto_keys_init(struct quic_crypto_keys *keys,
 			  const struct quic_cipher *cipher,
 			  const u8 *aead_key, const u8 *iv, const u8 *hp_key);
+int quic_crypto_keys_init_sync(struct quic_crypto_keys *keys,
+			       const struct quic_cipher *cipher,
+			       const u8 *aead_key, const u8 *iv,
+			       const u8 *hp_key);
 void quic_crypto_keys_destroy(struct quic_crypto_keys *keys);
 size_t quic_crypto_keys_uncharged(const struct quic_crypto_keys *keys);
 int quic_crypto_keys_update(struct quic_crypto_keys *dst,
@@ -185,7 +193,6 @@ void quic_crypto_req_init(struct quic_crypto_req *req, void *aead_mem);
 void quic_crypto_batch_init(struct quic_crypto_batch *batch);
 int quic_crypto_batch_wait(struct quic_crypto_batch *batch);
 
-u64 quic_pn_decode(u64 expected, u32 truncated, unsigned int pn_len);
 void quic_nonce_build(u8 nonce[QUIC_IV_SIZE], const u8 iv[QUIC_IV_SIZE],
 		      u64 pn);
 int quic_hp_masks(const struct quic_crypto_keys *keys, u8 *blocks,
@@ -197,6 +204,11 @@ int quic_packet_seal(const struct quic_crypto_keys *keys,
 		     const u8 *hdr, unsigned int hdr_len,
 		     unsigned int payload_len, u64 pn,
 		     struct quic_crypto_batch *batch);
+int quic_packet_seal_atomic(const struct quic_crypto_keys *keys,
+			    struct quic_crypto_req *req,
+			    struct scatterlist *sg, const u8 *hdr,
+			    unsigned int hdr_len, unsigned int payload_len,
+			    u64 pn);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 int quic_hp_key_init(struct quic_crypto_keys *keys, const u8 *hp_key,

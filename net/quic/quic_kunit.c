@@ -30,6 +30,7 @@
 #include <linux/udp.h>
 #include <linux/uio.h>
 #include <net/net_namespace.h>
+#include <net/quic_dev.h>
 #include <net/sock.h>
 
 #include "quic_conn.h"
@@ -115,8 +116,8 @@ static void quic_pn_decode_test(struct kunit *test)
 {
 	const struct quic_pn_case *c = test->param_value;
 
-	KUNIT_EXPECT_EQ(test, quic_pn_decode(c->expected, c->truncated,
-					     c->pn_len), c->want);
+	KUNIT_EXPECT_EQ(test, quic_dev_pn_decode(c->expected, c->truncated,
+						 c->pn_len), c->want);
 }
 
 /* ---- Nonces and AEAD IVs (RFC 9001, section 5.3) ---- */

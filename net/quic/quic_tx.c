@@ -23,6 +23,7 @@
 #include <net/ip.h>
 #include <net/ip6_route.h>
 #include <net/ipv6.h>
+#include <net/quic_dev.h>
 #include <net/udp_ulp.h>
 
 #include "quic_guard.h"
@@ -677,16 +678,6 @@ static int quic_tx_req_fit(struct quic_tx_work *w,
 				GFP_ATOMIC | __GFP_NOWARN);
 }
 
-static u32 quic_tx_read_pn(const u8 *pn, unsigned int pn_len)
-{
-	u32 val = 0;
-	unsigned int i;
-
-	for (i = 0; i < pn_len; i++)
-		val = val << 8 | pn[i];
-	return val;
-}
-
 /* Copy the batch's packets into the fragments, leaving room for tags. */
 static int quic_tx_copy_batch(struct sock *sk, struct msghdr *msg,
 			      struct quic_tx_work *w,
@@ -862,8 +853,10 @@ static int quic_tx_protect_one(struct quic_tx_work *w, struct quic_conn *conn,
 
 	pn_len = quic_pn_len(hdr[0]);
 	hdr_len = 1 + cid_len + pn_len;
-	pn = quic_pn_decode(*expected, quic_tx_read_pn(hdr + 1 + cid_len, pn_len),
-			    pn_len);
+	/* The rule a device decodes by, so both agree on every packet */
+	pn = quic_dev_pn_decode(*expected,
+				quic_dev_pn_read(hdr + 1 + cid_len, pn_len),
+				pn_len);
 	if (pn > QUIC_PN_MAX)
 		return -EINVAL;
 	/* Checked again when the numbers are claimed, after encryption. */

@@ -2,11 +2,13 @@
 /*
  * UDP upper layer protocol core (SOL_UDP, UDP_ULP): attaching and its
  * errors, reading the name back, release on close, module autoload and its
- * CAP_NET_ADMIN gate, sends through the ULP's replacement proto, and the
- * sockets a ULP must stay away from.
+ * CAP_NET_ADMIN gate, sends through the ULP's replacement proto, the hook
+ * on each datagram sent (send_skb) and its errors, and the sockets a ULP
+ * must stay away from.
  *
- * Uses the "test" ULP from CONFIG_UDP_ULP_TEST (module udp_ulp_test), whose
- * read-only parameters count attached sockets and sendmsg calls.
+ * Uses the "test" and "test_nohook" ULPs from CONFIG_UDP_ULP_TEST (module
+ * udp_ulp_test), whose parameters count attached sockets, sendmsg calls
+ * and datagrams seen by send_skb, and make send_skb fail.
  */
 #define _GNU_SOURCE
 
@@ -39,6 +41,8 @@
 #endif
 
 #define ULP_NAME	"test"
+/* the same ULP without a send_skb op */
+#define ULP_NOHOOK	"test_nohook"
 #define ULP_MODULE	"udp_ulp_test"
 #define ULP_SYSFS	"/sys/module/" ULP_MODULE
 /* UDP_ULP_NAME_MAX of the kernel: longest name with its NUL */
@@ -67,6 +71,83 @@ static long ulp_attached(void)
 static long ulp_sendmsg_calls(void)
 {
 	return read_long(ULP_SYSFS "/parameters/sendmsg_calls");
+}
+
+static long ulp_send_skb_calls(void)
+{
+	return read_long(ULP_SYSFS "/parameters/send_skb_calls");
+}
+
+static long ulp_send_skb_bytes(void)
+{
+	return read_long(ULP_SYSFS "/parameters/send_skb_bytes");
+}
+
+static long ulp_send_skb_gso_size(void)
+{
+	return read_long(ULP_SYSFS "/parameters/send_skb_gso_size");
+}
+
+/* Makes send_skb fail with @val (0: succeed); returns 0 or the errno. */
+static int ulp_set_send_skb_errno(const char *val)
+{
+	int fd, err = 0;
+
+	fd = open(ULP_SYSFS "/parameters/send_skb_errno", O_WRONLY);
+	if (fd < 0)
+		return errno;
+	if (write(fd, val, strlen(val)) < 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+static int ulp_fail_send_skb(int err)
+{
+	char val[16];
+
+	snprintf(val, sizeof(val), "%d", err);
+	return ulp_set_send_skb_errno(val);
+}
+
+/* SndbufErrors of UDP (/proc/net/snmp) or UDPv6 (/proc/net/snmp6) */
+static long udp_sndbuf_errors(int family)
+{
+	char names[1024], values[1024], *name, *value, *np, *vp;
+	long val = -1;
+	FILE *f;
+
+	if (family == AF_INET6) {
+		f = fopen("/proc/net/snmp6", "r");
+		if (!f)
+			return -1;
+		while (fscanf(f, "%1023s %1023s", names, values) == 2)
+			if (!strcmp(names, "Udp6SndbufErrors"))
+				val = strtol(values, NULL, 10);
+		fclose(f);
+		return val;
+	}
+
+	f = fopen("/proc/net/snmp", "r");
+	if (!f)
+		return -1;
+	/* a line of names, then a line of values, for each protocol */
+	while (fgets(names, sizeof(names), f) &&
+	       fgets(values, sizeof(values), f)) {
+		if (strncmp(names, "Udp: ", 5))
+			continue;
+		name = strtok_r(names, "\n ", &np);
+		value = strtok_r(values, "\n ", &vp);
+		while (name && value) {
+			if (!strcmp(name, "SndbufErrors"))
+				val = strtol(value, NULL, 10);
+			name = strtok_r(NULL, "\n ", &np);
+			value = strtok_r(NULL, "\n ", &vp);
+		}
+		break;
+	}
+	fclose(f);
+	return val;
 }
 
 static long ulp_refcnt(void)
@@ -329,6 +410,8 @@ FIXTURE_SETUP(ulp)
 FIXTURE_TEARDOWN(ulp)
 {
 	close(self->fd);
+	/* a failed test must not leave send_skb failing for the next one */
+	ulp_fail_send_skb(0);
 }
 
 static void expect_no_ulp(struct __test_metadata *_metadata, int fd)
@@ -734,6 +817,249 @@ TEST_F(ulp, addrform_refused)
 	EXPECT_EQ(attach(fd, ULP_NAME), EBUSY);
 	close(fd);
 	close(rx);
+}
+
+/* Receives the @len bytes of fill(@seed) as one datagram. */
+static void expect_datagram(struct __test_metadata *_metadata, int rx,
+			    size_t len, unsigned int seed)
+{
+	unsigned char out[2048], in[2048];
+
+	ASSERT_LE(len, sizeof(out));
+	fill(out, len, seed);
+	ASSERT_EQ(recv_one(rx, in, sizeof(in)), len);
+	EXPECT_EQ(memcmp(in, out, len), 0);
+}
+
+static void send_filled(struct __test_metadata *_metadata, int fd,
+			size_t len, unsigned int seed, int flags)
+{
+	unsigned char out[2048];
+
+	ASSERT_LE(len, sizeof(out));
+	fill(out, len, seed);
+	ASSERT_EQ(send(fd, out, len, flags), len);
+}
+
+TEST_F(ulp, send_skb_per_datagram)
+{
+	struct sockaddr_storage dst;
+	unsigned char out[1200];
+	long calls, bytes;
+	socklen_t dst_len;
+	int rx;
+
+	rx = bound_socket(variant->family, &dst, &dst_len);
+	ASSERT_GE(rx, 0);
+	ASSERT_EQ(attach(self->fd, ULP_NAME), 0);
+	calls = ulp_send_skb_calls();
+	bytes = ulp_send_skb_bytes();
+	ASSERT_GE(calls, 0);
+	ASSERT_GE(bytes, 0);
+
+	fill(out, sizeof(out), 1);
+	ASSERT_EQ(sendto(self->fd, out, sizeof(out), 0,
+			 (struct sockaddr *)&dst, dst_len), sizeof(out));
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 1);
+	ASSERT_EQ(connect(self->fd, (struct sockaddr *)&dst, dst_len), 0);
+	send_filled(_metadata, self->fd, 700, 2, 0);
+	send_filled(_metadata, self->fd, 1, 3, 0);
+	/* an empty datagram is a datagram too */
+	send_filled(_metadata, self->fd, 0, 4, 0);
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 4);
+	EXPECT_EQ(ulp_send_skb_bytes(), bytes + 1200 + 700 + 1);
+	EXPECT_EQ(ulp_send_skb_gso_size(), 0);
+
+	expect_datagram(_metadata, rx, 1200, 1);
+	expect_datagram(_metadata, rx, 700, 2);
+	expect_datagram(_metadata, rx, 1, 3);
+	expect_datagram(_metadata, rx, 0, 4);
+	close(rx);
+}
+
+TEST_F(ulp, send_skb_per_gso_batch)
+{
+	unsigned char out[1800], in[1800];
+	int rx, off, len, gso_size = 500;
+	struct sockaddr_storage dst;
+	long calls, bytes;
+	socklen_t dst_len;
+
+	rx = bound_socket(variant->family, &dst, &dst_len);
+	ASSERT_GE(rx, 0);
+	ASSERT_EQ(attach(self->fd, ULP_NAME), 0);
+	ASSERT_EQ(connect(self->fd, (struct sockaddr *)&dst, dst_len), 0);
+	ASSERT_EQ(setsockopt(self->fd, SOL_UDP, UDP_SEGMENT, &gso_size,
+			     sizeof(gso_size)), 0);
+	calls = ulp_send_skb_calls();
+	bytes = ulp_send_skb_bytes();
+
+	/* four datagrams on the wire, one batch for the ULP */
+	fill(out, sizeof(out), 5);
+	ASSERT_EQ(send(self->fd, out, sizeof(out), 0), sizeof(out));
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 1);
+	EXPECT_EQ(ulp_send_skb_bytes(), bytes + sizeof(out));
+	EXPECT_EQ(ulp_send_skb_gso_size(), gso_size);
+	for (off = 0; off < (int)sizeof(out); off += gso_size) {
+		len = sizeof(out) - off < gso_size ? sizeof(out) - off :
+						     gso_size;
+		ASSERT_EQ(recv_one(rx, in, sizeof(in)), len);
+		EXPECT_EQ(memcmp(in, out + off, len), 0);
+	}
+
+	/* no longer than one segment: a plain datagram */
+	send_filled(_metadata, self->fd, 400, 6, 0);
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 2);
+	EXPECT_EQ(ulp_send_skb_gso_size(), 0);
+	expect_datagram(_metadata, rx, 400, 6);
+	close(rx);
+}
+
+TEST_F(ulp, send_skb_per_corked_flush)
+{
+	unsigned char out[600], in[1024];
+	struct sockaddr_storage dst;
+	int rx, on = 1, off = 0;
+	long calls, bytes;
+	socklen_t dst_len;
+
+	rx = bound_socket(variant->family, &dst, &dst_len);
+	ASSERT_GE(rx, 0);
+	ASSERT_EQ(attach(self->fd, ULP_NAME), 0);
+	ASSERT_EQ(connect(self->fd, (struct sockaddr *)&dst, dst_len), 0);
+	calls = ulp_send_skb_calls();
+	bytes = ulp_send_skb_bytes();
+
+	/* MSG_MORE: the datagram is built over three calls, sent by the last */
+	fill(out, sizeof(out), 7);
+	ASSERT_EQ(send(self->fd, out, 100, MSG_MORE), 100);
+	ASSERT_EQ(send(self->fd, out + 100, 200, MSG_MORE), 200);
+	EXPECT_EQ(ulp_send_skb_calls(), calls);
+	ASSERT_EQ(send(self->fd, out + 300, 300, 0), 300);
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 1);
+	EXPECT_EQ(ulp_send_skb_bytes(), bytes + 600);
+	ASSERT_EQ(recv_one(rx, in, sizeof(in)), 600);
+	EXPECT_EQ(memcmp(in, out, 600), 0);
+
+	/* UDP_CORK: sent when the cork is pulled */
+	ASSERT_EQ(setsockopt(self->fd, SOL_UDP, UDP_CORK, &on, sizeof(on)), 0);
+	ASSERT_EQ(send(self->fd, out, 50, 0), 50);
+	ASSERT_EQ(send(self->fd, out + 50, 60, 0), 60);
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 1);
+	ASSERT_EQ(setsockopt(self->fd, SOL_UDP, UDP_CORK, &off, sizeof(off)),
+		  0);
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 2);
+	EXPECT_EQ(ulp_send_skb_bytes(), bytes + 600 + 110);
+	ASSERT_EQ(recv_one(rx, in, sizeof(in)), 110);
+	EXPECT_EQ(memcmp(in, out, 110), 0);
+	close(rx);
+}
+
+TEST_F(ulp, send_skb_not_called_without_op)
+{
+	struct sockaddr_storage dst;
+	long calls, sendmsgs;
+	socklen_t dst_len;
+	int rx, plain;
+
+	rx = bound_socket(variant->family, &dst, &dst_len);
+	ASSERT_GE(rx, 0);
+	ASSERT_EQ(attach(self->fd, ULP_NOHOOK), 0);
+	ASSERT_EQ(connect(self->fd, (struct sockaddr *)&dst, dst_len), 0);
+	plain = socket(variant->family, SOCK_DGRAM, IPPROTO_UDP);
+	ASSERT_GE(plain, 0);
+	ASSERT_EQ(connect(plain, (struct sockaddr *)&dst, dst_len), 0);
+	/* a call would fail the send, not just be missed by a counter */
+	ASSERT_EQ(ulp_fail_send_skb(EPERM), 0);
+	calls = ulp_send_skb_calls();
+	sendmsgs = ulp_sendmsg_calls();
+
+	send_filled(_metadata, self->fd, 100, 8, 0);
+	send_filled(_metadata, plain, 200, 9, 0);
+	/* the ULP is in the path, its hook is not */
+	EXPECT_EQ(ulp_sendmsg_calls(), sendmsgs + 1);
+	EXPECT_EQ(ulp_send_skb_calls(), calls);
+	expect_datagram(_metadata, rx, 100, 8);
+	expect_datagram(_metadata, rx, 200, 9);
+	close(plain);
+	close(rx);
+}
+
+TEST_F(ulp, send_skb_error_fails_send)
+{
+	struct sockaddr_storage dst;
+	unsigned char out[1200];
+	int rx, gso_size = 500;
+	socklen_t dst_len;
+	long calls;
+
+	rx = bound_socket(variant->family, &dst, &dst_len);
+	ASSERT_GE(rx, 0);
+	ASSERT_EQ(attach(self->fd, ULP_NAME), 0);
+	ASSERT_EQ(ulp_fail_send_skb(EKEYREJECTED), 0);
+	calls = ulp_send_skb_calls();
+
+	fill(out, sizeof(out), 10);
+	EXPECT_EQ(sendto(self->fd, out, 300, 0, (struct sockaddr *)&dst,
+			 dst_len), -1);
+	EXPECT_EQ(errno, EKEYREJECTED);
+	ASSERT_EQ(connect(self->fd, (struct sockaddr *)&dst, dst_len), 0);
+
+	/* a corked datagram fails at the send that flushes it */
+	ASSERT_EQ(send(self->fd, out, 100, MSG_MORE), 100);
+	EXPECT_EQ(send(self->fd, out, 100, 0), -1);
+	EXPECT_EQ(errno, EKEYREJECTED);
+
+	/* a whole GSO batch */
+	ASSERT_EQ(setsockopt(self->fd, SOL_UDP, UDP_SEGMENT, &gso_size,
+			     sizeof(gso_size)), 0);
+	EXPECT_EQ(send(self->fd, out, sizeof(out), 0), -1);
+	EXPECT_EQ(errno, EKEYREJECTED);
+	EXPECT_EQ(ulp_send_skb_calls(), calls + 3);
+
+	/* nothing of the above left: the next datagram is the first in */
+	ASSERT_EQ(ulp_fail_send_skb(0), 0);
+	send_filled(_metadata, self->fd, 77, 11, 0);
+	expect_datagram(_metadata, rx, 77, 11);
+	EXPECT_EQ(recv(rx, out, sizeof(out), MSG_DONTWAIT), -1);
+	EXPECT_EQ(errno, EAGAIN);
+	close(rx);
+}
+
+TEST_F(ulp, send_skb_enobufs_counted)
+{
+	struct sockaddr_storage dst;
+	unsigned char out[100];
+	long sndbuf_errors;
+	socklen_t dst_len;
+	int rx;
+
+	rx = bound_socket(variant->family, &dst, &dst_len);
+	ASSERT_GE(rx, 0);
+	ASSERT_EQ(attach(self->fd, ULP_NAME), 0);
+	ASSERT_EQ(ulp_fail_send_skb(ENOBUFS), 0);
+	sndbuf_errors = udp_sndbuf_errors(variant->family);
+	ASSERT_GE(sndbuf_errors, 0);
+
+	/* unlike an ENOBUFS of IP, reported without IP_RECVERR */
+	fill(out, sizeof(out), 12);
+	EXPECT_EQ(sendto(self->fd, out, sizeof(out), 0,
+			 (struct sockaddr *)&dst, dst_len), -1);
+	EXPECT_EQ(errno, ENOBUFS);
+	EXPECT_EQ(udp_sndbuf_errors(variant->family), sndbuf_errors + 1);
+	close(rx);
+}
+
+TEST_F(ulp, send_skb_errno_range)
+{
+	EXPECT_EQ(ulp_set_send_skb_errno("4095"), 0);
+	EXPECT_EQ(read_long(ULP_SYSFS "/parameters/send_skb_errno"), 4095);
+	EXPECT_EQ(ulp_set_send_skb_errno("4096"), ERANGE);
+	EXPECT_EQ(ulp_set_send_skb_errno("-1"), EINVAL);
+	EXPECT_EQ(ulp_set_send_skb_errno("x"), EINVAL);
+	EXPECT_EQ(read_long(ULP_SYSFS "/parameters/send_skb_errno"), 4095);
+	EXPECT_EQ(ulp_set_send_skb_errno("0"), 0);
+	EXPECT_EQ(read_long(ULP_SYSFS "/parameters/send_skb_errno"), 0);
 }
 
 TEST_HARNESS_MAIN
