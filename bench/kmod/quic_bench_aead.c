@@ -14,11 +14,14 @@
  * number.  Reading the file gives the driver of its transform.
  *
  * Reading /sys/kernel/debug/quic_bench_busy waits for every pending RCU
- * callback, then gives the nanoseconds the CPUs have spent not idle since
- * boot.  The setup mode times DEL with it: a DEL frees its keys in an RCU
+ * callback and every work item queued on the system workqueue, then gives
+ * the nanoseconds the CPUs have spent not idle since boot.  The setup
+ * mode times ADD and DEL with it: a DEL frees its keys in an RCU
  * callback, which runs wherever the grace period ends (in softirq over
- * any task, in a kthread, over the idle task), so no one thread's CPU
- * time holds it, while the busy time of every CPU does.
+ * any task, in a kthread, over the idle task), and the connection table
+ * grows and shrinks in a work item, so no one thread's CPU time holds
+ * them, while the busy time of every CPU does.  Waiting for both at each
+ * reading charges them to the window of the calls that caused them.
  */
 #include <crypto/aead.h>
 #include <linux/debugfs.h>
@@ -28,6 +31,7 @@
 #include <linux/tick.h>
 #include <linux/tls.h>
 #include <linux/unaligned.h>
+#include <linux/workqueue.h>
 
 #define BENCH_AD_LEN	13
 #define BENCH_TAG_LEN	16
@@ -199,7 +203,14 @@ static ssize_t busy_read(struct file *file, char __user *ubuf, size_t len,
 	char buf[24];
 	int cpu, n;
 
-	rcu_barrier();
+	/*
+	 * A resize queues itself again while another table is ahead, and
+	 * frees the old table in an RCU callback: twice covers both.
+	 */
+	for (n = 0; n < 2; n++) {
+		__flush_workqueue(system_percpu_wq);
+		rcu_barrier();
+	}
 	now = ktime_get_ns();
 	for_each_online_cpu(cpu) {
 		/* Both are -1 if the kernel does not track idle time. */
