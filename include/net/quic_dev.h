@@ -181,14 +181,34 @@ struct quic_dev_skb_info {
 };
 
 /**
+ * struct quic_skb_core - the QUIC core's part of SKB_EXT_QUIC
+ * @id: the connection, as the core numbers those it offloads
+ * @attach_gen: which of the connection's attachments to a device the
+ *	skb was marked for
+ * @key_id: identity of the key of each key slot the packets were checked
+ *	against, so that a key installed since is never used for them
+ * @phases: BIT(slot) for each key slot a packet of the skb names
+ *
+ * Drivers do not look at it.
+ */
+struct quic_skb_core {
+	u32 id;
+	u32 attach_gen;
+	u32 key_id[QUIC_DEV_KEY_PHASES];
+	u8 phases;
+};
+
+/**
  * struct quic_skb_ext - SKB_EXT_QUIC, metadata of an skb of plaintext
  * @dev: the device's part
+ * @core: the QUIC core's part, to check the skb at transmit
  *
  * It holds no references: an skb that is freed anywhere frees nothing
  * else, and clones and segments share or copy it as they are.
  */
 struct quic_skb_ext {
 	struct quic_dev_skb_info dev;
+	struct quic_skb_core core;
 };
 
 /**

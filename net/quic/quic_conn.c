@@ -21,6 +21,7 @@
 #include <net/udp_ulp.h>
 
 #include "quic_conn.h"
+#include "quic_device.h"
 
 /*
  * A client's socket mostly holds one or two connections: start at the
@@ -148,7 +149,10 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_keys_get);
 
 static void quic_conn_free_rcu(struct rcu_head *head)
 {
-	kfree(container_of(head, struct quic_conn, rcu));
+	struct quic_conn *conn = container_of(head, struct quic_conn, rcu);
+
+	quic_dev_conn_free_rcu(conn);
+	kfree(conn);
 }
 
 /**
@@ -158,6 +162,7 @@ static void quic_conn_free_rcu(struct rcu_head *head)
 void quic_conn_destroy(struct quic_conn *conn)
 {
 	quic_conn_keys_put(rcu_dereference_protected(conn->keys, true));
+	quic_dev_conn_destroy(conn);
 	kfree(conn);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_destroy);
@@ -171,6 +176,7 @@ void quic_conn_put(struct quic_conn *conn)
 	if (refcount_dec_and_test(&conn->refcnt)) {
 		/* Lookups under RCU may still see the entry. */
 		quic_conn_keys_put(rcu_dereference_protected(conn->keys, true));
+		quic_dev_conn_release(conn);
 		call_rcu(&conn->rcu, quic_conn_free_rcu);
 	}
 }
@@ -368,6 +374,8 @@ struct quic_conn *quic_conn_create(const struct quic_connection_info *info)
 				    quic_cipher_find(info->cipher_type),
 				    info->payload_key,
 				    info->payload_iv, info->header_key);
+	if (!err)
+		err = quic_dev_conn_create(conn, info, keys);
 	if (err) {
 		kfree(conn);
 		quic_conn_keys_put(keys);
@@ -470,6 +478,8 @@ int quic_conn_del(struct quic_conn_table *table,
 		/* Writers hold the socket lock: the keys stay. */
 		keys = rcu_dereference_protected(conn->keys, true);
 		quic_conn_table_uncharge(table, quic_conn_uncharged(keys));
+		/* Queued plaintext of the connection is dropped from now on. */
+		quic_dev_conn_unlink(conn);
 		quic_conn_release_unlinked(conn);
 	}
 	return err;
@@ -525,6 +535,13 @@ int quic_conn_set_key_phase(struct quic_conn_table *table,
 		quic_conn_keys_put(keys);
 		return err;
 	}
+	/* A device, or its fallback, takes the key before senders do. */
+	err = quic_dev_key_phase(conn, old, keys, info);
+	if (err) {
+		quic_conn_table_uncharge(table, quic_conn_uncharged(keys));
+		quic_conn_keys_put(keys);
+		return err;
+	}
 	rcu_assign_pointer(conn->keys, keys);
 	quic_conn_table_uncharge(table, quic_conn_uncharged(old));
 	quic_conn_keys_put(old);
@@ -551,6 +568,7 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_table_init);
 static void quic_conn_table_free_one(void *ptr, void *count)
 {
 	(*(unsigned int *)count)++;
+	quic_dev_conn_unlink(ptr);
 	quic_conn_put(ptr);
 }
 

@@ -34,12 +34,20 @@ struct quic_cid {
  *	sender protecting packets with them
  * @rcu: deferred free, senders find them under RCU
  * @tx: transmit packet protection state, never changed once published
+ * @key_id: for a device, which key each slot holds: a key update gives
+ *	the slot it installs a new one, so that packets checked against the
+ *	old key are never sealed with the new one
  */
 struct quic_conn_keys {
 	refcount_t refcnt;
 	struct rcu_head rcu;
 	struct quic_crypto_keys tx;
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+	u32 key_id[QUIC_KEY_PHASES];
+#endif
 };
+
+struct quic_dev_ctx;
 
 /**
  * struct quic_conn - one offloaded connection, from ADD to DEL or close
@@ -55,6 +63,8 @@ struct quic_conn_keys {
  *	so no nonce is ever used twice
  * @keys: current keys; a key update replaces them as a whole
  * @rcu: deferred free, lookups run under RCU only
+ * @dev: what a device needs to encrypt for the connection, and whether
+ *	one does
  *
  * Receive offload would add its own keys and table, keyed by the local
  * connection ID.
@@ -67,6 +77,9 @@ struct quic_conn {
 	atomic64_t next_pn;
 	struct quic_conn_keys __rcu *keys;
 	struct rcu_head rcu;
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+	struct quic_dev_ctx *dev;
+#endif
 };
 
 /**

@@ -16,6 +16,7 @@
 #include <net/sock.h>
 #include <net/udp_ulp.h>
 
+#include "quic_device.h"
 #include "quic_sock.h"
 #include "quic_stats.h"
 
@@ -308,6 +309,7 @@ static void quic_ulp_release(struct sock *sk)
 	WRITE_ONCE(sk->sk_prot, quic_base_proto(sk));
 	removed = quic_conn_table_destroy(&qsk->tx_conns);
 	quic_stat_add(sock_net(sk), QUIC_STAT_CURR_TX_SW, -(s64)removed);
+	quic_dev_sock_release(sk);
 	quic_tx_sock_release(qsk);
 	mutex_destroy(&qsk->cork_lock);
 	kfree_rcu(qsk, rcu);
@@ -318,6 +320,9 @@ static struct udp_ulp_ops quic_ulp_ops = {
 	.owner		= THIS_MODULE,
 	.init		= quic_ulp_init,
 	.release	= quic_ulp_release,
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+	.send_skb	= quic_dev_send_skb,
+#endif
 };
 
 static int __init quic_init(void)
@@ -327,15 +332,25 @@ static int __init quic_init(void)
 	err = quic_stats_init();
 	if (err)
 		return err;
+	err = quic_dev_init();
+	if (err)
+		goto err_stats;
 	err = udp_register_ulp(&quic_ulp_ops);
 	if (err)
-		quic_stats_exit();
+		goto err_dev;
+	return 0;
+
+err_dev:
+	quic_dev_exit();
+err_stats:
+	quic_stats_exit();
 	return err;
 }
 
 static void __exit quic_exit(void)
 {
 	udp_unregister_ulp(&quic_ulp_ops);
+	quic_dev_exit();
 	/* Connections of the last sockets may still wait for a grace period. */
 	rcu_barrier();
 	quic_stats_exit();

@@ -15,6 +15,7 @@
 #include "quic_guard.h"
 
 struct quic_tx_work;
+struct quic_dev_call;
 
 /**
  * struct quic_sock - per-socket state, published as the socket's ULP data
@@ -26,6 +27,8 @@ struct quic_tx_work;
  * @guard: where the corked datagram's next packet starts, under @cork_lock
  * @tx_work: working memory of a small call, kept for the next one; taken
  *	and given back with atomic exchanges, NULL while a call uses it
+ * @dev_call: the encrypting call whose datagram UDP is building, for
+ *	the UDP hook; set and cleared under @cork_lock
  * @rcu: deferred free, as ULP data may be read under RCU
  */
 struct quic_sock {
@@ -33,6 +36,9 @@ struct quic_sock {
 	struct mutex cork_lock;	/* orders sends and (un)corking */
 	struct quic_guard guard;
 	struct quic_tx_work *tx_work;
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+	struct quic_dev_call *dev_call;
+#endif
 	struct rcu_head rcu;
 };
 

@@ -38,6 +38,16 @@ static const char *const quic_stat_names[QUIC_STAT_MAX] = {
 	[QUIC_STAT_TX_SNDBUF_FULL]	= "QuicTxSndbufFull",
 	[QUIC_STAT_TX_COALESCED]	= "QuicTxCoalesced",
 	[QUIC_STAT_TX_ASYNC_CRYPTO]	= "QuicTxAsyncCrypto",
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+	[QUIC_STAT_CURR_TX_DEVICE]	= "QuicCurrTxDevice",
+	[QUIC_STAT_TX_DEVICE]		= "QuicTxDevice",
+	[QUIC_STAT_TX_DEVICE_ERROR]	= "QuicTxDeviceError",
+	[QUIC_STAT_TX_DEVICE_DETACH]	= "QuicTxDeviceDetach",
+	[QUIC_STAT_TX_DEVICE_PACKETS]	= "QuicTxDevicePackets",
+	[QUIC_STAT_TX_DEVICE_SOFTWARE]	= "QuicTxDeviceSoftware",
+	[QUIC_STAT_TX_DEVICE_FALLBACK]	= "QuicTxDeviceFallback",
+	[QUIC_STAT_TX_DEVICE_DROP]	= "QuicTxDeviceDrop",
+#endif
 	[QUIC_STAT_ERR_SOCKOPT]		= "QuicTxErrSockopt",
 	[QUIC_STAT_ERR_CMSG]		= "QuicTxErrCmsg",
 	[QUIC_STAT_ERR_NO_CMSG]		= "QuicTxErrNoCmsg",

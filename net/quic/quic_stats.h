@@ -21,6 +21,16 @@ enum quic_stat {
 	QUIC_STAT_TX_SNDBUF_FULL,	/* EAGAIN: backpressure, not an error */
 	QUIC_STAT_TX_COALESCED,		/* datagrams led by long-header packets */
 	QUIC_STAT_TX_ASYNC_CRYPTO,	/* packets the AEAD did asynchronously */
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+	QUIC_STAT_CURR_TX_DEVICE,	/* connections on a device now */
+	QUIC_STAT_TX_DEVICE,		/* attaches to a device */
+	QUIC_STAT_TX_DEVICE_ERROR,	/* device refused or failed add/update */
+	QUIC_STAT_TX_DEVICE_DETACH,	/* connections that left a device */
+	QUIC_STAT_TX_DEVICE_PACKETS,	/* packets handed to a device to seal */
+	QUIC_STAT_TX_DEVICE_SOFTWARE,	/* ... sealed at the UDP hook instead */
+	QUIC_STAT_TX_DEVICE_FALLBACK,	/* ... sealed at transmit instead */
+	QUIC_STAT_TX_DEVICE_DROP,	/* marked packets dropped at transmit */
+#endif
 	/* Errors, each also counted in QUIC_STAT_TX_SW_ERROR */
 	QUIC_STAT_ERR_SOCKOPT,
 	QUIC_STAT_ERR_CMSG,

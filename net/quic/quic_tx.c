@@ -26,6 +26,7 @@
 #include <net/quic_dev.h>
 #include <net/udp_ulp.h>
 
+#include "quic_device.h"
 #include "quic_guard.h"
 #include "quic_sock.h"
 #include "quic_stats.h"
@@ -998,6 +999,129 @@ static int quic_tx_protect_batch(struct quic_tx_work *w,
 	return err;
 }
 
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+/* Whether @keys have a key for the packet whose first byte is @first */
+static bool quic_tx_key_usable(const struct quic_crypto_keys *keys, u8 first)
+{
+	if (!keys->phased)
+		return keys->aead[0];
+	return keys->aead[!!(first & QUIC_HDR_KEY_PHASE)];
+}
+
+/*
+ * Check packet @idx of a batch for a device as quic_tx_protect_one()
+ * does before it seals, and zero its tag room: a device never sees what
+ * an earlier user left in the fragments. Return: 0, a negative errno as
+ * the software path would fail the call with, or 1 if the device cannot
+ * number the packet (a gap since the previous one).
+ */
+static int quic_tx_check_one(struct quic_tx_work *w, struct quic_conn *conn,
+			     const struct quic_crypto_keys *keys,
+			     unsigned int idx, unsigned int len, u64 *expected,
+			     struct quic_dev_call *call, enum quic_stat *reason)
+{
+	static const u8 zero_tag[QUIC_TAG_SIZE];
+	unsigned int cid_len = conn->dcid.len;
+	u8 hdr[QUIC_SHORT_HDR_MAX];
+	unsigned int pn_len;
+	u32 truncated;
+	int nents;
+	u64 pn;
+
+	nents = quic_txbuf_next(&w->buf, w->sg, len + QUIC_TAG_SIZE, 0, NULL);
+	if (nents < 0) {
+		*reason = QUIC_STAT_ERR_NOMEM;
+		return nents;
+	}
+	*reason = QUIC_STAT_ERR_BAD_PACKET;
+	quic_tx_sg_head(w->sg, hdr, 1 + cid_len + QUIC_PN_MAX_LEN);
+	if (hdr[0] & QUIC_HDR_FORM_LONG || memcmp(hdr + 1, conn->dcid.id, cid_len))
+		return -EINVAL;
+
+	pn_len = quic_pn_len(hdr[0]);
+	truncated = quic_dev_pn_read(hdr + 1 + cid_len, pn_len);
+	pn = quic_dev_pn_decode(*expected, truncated, pn_len);
+	if (pn > QUIC_PN_MAX)
+		return -EINVAL;
+	if (!idx ? pn < (u64)atomic64_read(&conn->next_pn) : pn < *expected) {
+		*reason = QUIC_STAT_ERR_PACKET_NUMBER;
+		return -ERANGE;
+	}
+	if (!quic_tx_key_usable(keys, hdr[0])) {
+		*reason = QUIC_STAT_ERR_NO_KEY;
+		return -ENOKEY;
+	}
+	if (!idx)
+		call->base_pn = pn;
+	else if (pn != *expected ||
+		 quic_dev_pn_decode(call->base_pn, truncated, pn_len) != pn)
+		return 1;
+	call->phases |= BIT(!!(hdr[0] & QUIC_HDR_KEY_PHASE));
+	scatterwalk_map_and_copy((void *)zero_tag, w->sg, len, QUIC_TAG_SIZE,
+				 1);
+	*expected = pn + 1;
+	return 0;
+}
+
+/*
+ * A call for the device that holds the connection's keys: its packets
+ * are checked and numbered as on the software path, not sealed. Return:
+ * 0, a negative errno, or 1 for a call to seal in software (no device,
+ * packets behind long headers, a packet number gap, fragments that UDP
+ * copies), whose fragments are then as they were.
+ */
+static int quic_tx_device_batch(struct quic_tx_work *w, struct quic_conn *conn,
+				const struct quic_tx_batch *b, int coalesced,
+				u64 expected, struct quic_tx_pns *pns,
+				struct quic_dev_call *call,
+				enum quic_stat *reason)
+{
+	struct quic_conn_keys *keys;
+	size_t left = b->len;
+	unsigned int i;
+	int err = 0;
+
+	if (coalesced || !quic_txbuf_spliceable(&w->buf) ||
+	    !quic_dev_call_wanted(conn, call))
+		return 1;
+
+	memset(pns, 0, sizeof(*pns));
+	call->phases = 0;
+	keys = quic_conn_keys_get(conn);
+	for (i = 0; !err && left; i++) {
+		unsigned int len = min_t(size_t, left, b->stride);
+
+		err = quic_tx_check_one(w, conn, &keys->tx, i, len, &expected,
+					call, reason);
+		left -= len;
+	}
+	memcpy(call->key_id, keys->key_id, sizeof(call->key_id));
+	quic_conn_keys_put(keys);
+	if (err) {
+		quic_txbuf_rewind(&w->buf);
+		call->device = false;
+		return err;
+	}
+
+	call->packets = i;
+	pns->first = call->base_pn;
+	pns->last = expected - 1;
+	err = quic_conn_pn_claim(conn, pns->first, pns->last, &pns->prev);
+	if (err)
+		*reason = QUIC_STAT_ERR_PACKET_NUMBER;
+	return err;
+}
+#else
+static int quic_tx_device_batch(struct quic_tx_work *w, struct quic_conn *conn,
+				const struct quic_tx_batch *b, int coalesced,
+				u64 expected, struct quic_tx_pns *pns,
+				struct quic_dev_call *call,
+				enum quic_stat *reason)
+{
+	return 1;
+}
+#endif
+
 /*
  * What UDP sends for the call: the caller's address and other cmsgs, and
  * the kernel's copy of the data, whose fragments are never written again.
@@ -1020,10 +1144,22 @@ static void quic_tx_wire_init(struct msghdr *wire, const struct msghdr *msg,
 	quic_txbuf_iter(&w->buf, &wire->msg_iter, wire_len);
 }
 
-/* Hand whole datagrams to UDP, never merged with corked data. */
+/* What the UDP hook is to know of the call whose datagram UDP builds */
+static void quic_tx_set_call(struct quic_sock *qsk, struct quic_dev_call *call)
+{
+#if IS_ENABLED(CONFIG_QUIC_DEVICE)
+	WRITE_ONCE(qsk->dev_call, call);
+#endif
+}
+
+/*
+ * Hand whole datagrams to UDP, never merged with corked data. @call is
+ * the encrypting call, NULL for one that sends its data as given.
+ */
 static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 			     struct quic_tx_work *w, size_t wire_len,
-			     size_t udp_len, enum quic_stat *reason)
+			     size_t udp_len, struct quic_dev_call *call,
+			     enum quic_stat *reason)
 {
 	struct quic_sock *qsk = quic_sk_sender(sk);
 	struct msghdr wire;
@@ -1044,7 +1180,9 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 		*reason = QUIC_STAT_ERR_UNSUPPORTED;
 		err = -EOPNOTSUPP;
 	} else {
+		quic_tx_set_call(qsk, call);
 		err = quic_base_proto(sk)->sendmsg(sk, &wire, wire_len);
+		quic_tx_set_call(qsk, NULL);
 	}
 	mutex_unlock(&qsk->cork_lock);
 	return err;
@@ -1090,6 +1228,7 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 {
 	size_t unread = iov_iter_count(&msg->msg_iter);
 	enum quic_stat reason = QUIC_STAT_ERR_BAD_PACKET;
+	struct quic_dev_call call = {};
 	struct quic_tx_batch b;
 	struct quic_tx_work *w;
 	struct quic_conn *conn;
@@ -1136,13 +1275,18 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 		reason = QUIC_STAT_ERR_NO_CONNECTION;
 		goto out;
 	}
-	err = quic_tx_protect_batch(w, conn, &b, tc->anc.next_pkt_num, &pns,
-				    &reason);
+	call.task = current;
+	call.conn = conn;
+	err = quic_tx_device_batch(w, conn, &b, coalesced, tc->anc.next_pkt_num,
+				   &pns, &call, &reason);
+	if (err > 0)
+		err = quic_tx_protect_batch(w, conn, &b, tc->anc.next_pkt_num,
+					    &pns, &reason);
 	/* Before UDP, which may take the lock a DEL waits under. */
 	quic_conn_idle(conn);
 	if (!err) {
 		err = quic_tx_send_wire(sk, msg, w, b.wire_len, tc->udp_len,
-					&reason);
+					&call, &reason);
 		/* A probe (MSG_PROBE) sends nothing either. */
 		if (err < 0 ? quic_tx_unsent(err) : msg->msg_flags & MSG_PROBE)
 			quic_conn_pn_unclaim(conn, pns.last, pns.prev);
@@ -1293,7 +1437,7 @@ static int quic_tx_bypass(struct sock *sk, struct msghdr *msg, size_t len,
 	w = quic_tx_copy_call(sk, msg, len, tc, &reason);
 	if (IS_ERR(w))
 		return quic_tx_error(sk, PTR_ERR(w), reason);
-	ret = quic_tx_send_wire(sk, msg, w, len, tc->udp_len, &reason);
+	ret = quic_tx_send_wire(sk, msg, w, len, tc->udp_len, NULL, &reason);
 	quic_tx_work_free(w);
 	if (ret < 0) {
 		iov_iter_revert(&msg->msg_iter,
