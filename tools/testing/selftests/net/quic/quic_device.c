@@ -979,12 +979,13 @@ static void setup_a(struct __test_metadata *_metadata, struct topo *t,
 	ASSERT_TRUE(active) TH_LOG(FEATURE " is off on a new netdevsim");
 	ASSERT_EQ(1, quic_file_value(t->dfs[SIDE_A], "encrypt", NULL));
 
-	t->stat = open("/proc/net/quic_stat", O_RDONLY);
 	t->sfd = socket(fm->af, SOCK_DGRAM, 0);
 	ASSERT_LE(0, t->sfd);
 	if (quic_ulp_attach(t->sfd))
 		SKIP(return, "quic-crypto ULP not available: %s",
 		     strerror(errno));
+	/* There once the module is loaded, which the attach may do */
+	t->stat = open("/proc/net/quic_stat", O_RDONLY);
 	ASSERT_LE(0, t->stat);
 	ASSERT_LE(0, qv(t, C_CURR)) TH_LOG("no device counters in quic_stat");
 	ASSERT_EQ(0, setsockopt(t->sfd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
@@ -1708,9 +1709,9 @@ static bool errno_of_gone_device(int err)
 static void *sender(void *arg)
 {
 	struct topo *t = arg;
+	int fi, gone;
 	ssize_t ret;
 	size_t len;
-	int fi;
 
 	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
 		if (t->calls >= __atomic_load_n(&t->allowed, __ATOMIC_ACQUIRE)) {
@@ -1719,11 +1720,14 @@ static void *sender(void *arg)
 		}
 		for (fi = 0; fi < t->nflows; fi++) {
 			len = pkt_len(t);
+			gone = __atomic_load_n(&t->gone, __ATOMIC_ACQUIRE);
 			ret = tx_call(t, fi, call_pkts(t, len), len);
 			if (ret >= 0)
 				continue;
 			__atomic_add_fetch(&t->tx_failed, 1, __ATOMIC_RELAXED);
-			if (ret == -2 || !t->lossy || !errno_of_gone_device(errno))
+			/* Only calls that overlap the change may fail. */
+			if (ret == -2 || !t->lossy || gone ||
+			    !errno_of_gone_device(errno))
 				__atomic_store_n(&t->tx_bad_errno,
 						 ret == -2 ? -2 : errno,
 						 __ATOMIC_RELAXED);
