@@ -770,9 +770,9 @@ static void tx_round(struct __test_metadata *_metadata, struct topo *t,
 
 /*
  * Wait up to @ms until counter @c (a C_* of quic_stat, or N_* + C_NR of
- * netdevsim) is at least @want; while it is not, flow @fi (if >= 0, or every flow
- * if FI_ALL) sends a packet every RETRY_MS, as flows that keep sending
- * would find the device.
+ * netdevsim) is at least @want; meanwhile flow @fi (if >= 0, or every
+ * flow if FI_ALL) sends a packet every RETRY_MS, as flows that keep
+ * sending would find the device.
  */
 #define FI_NONE		-1
 #define FI_ALL		-2
