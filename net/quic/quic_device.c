@@ -32,6 +32,8 @@
 #include <linux/xarray.h>
 #include <net/dst.h>
 #include <net/gso.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
 #include <net/quic_dev.h>
 #include <net/sock.h>
 #include <net/udp_ulp.h>
@@ -741,6 +743,23 @@ int quic_dev_send_skb(struct sock *sk, struct sk_buff *skb)
 	return quic_dev_mark(sk, ctx, call, skb, dev);
 }
 
+/*
+ * A marked datagram that IP cut into fragments after UDP built it (a
+ * reroute to a smaller MTU by netfilter): a fragment is no packet, and
+ * sealing one would use a packet number on bytes that are not its packet.
+ */
+static bool quic_dev_is_fragment(const struct sk_buff *skb)
+{
+	unsigned int len = skb->len - skb_transport_offset(skb);
+
+	if (skb->protocol == htons(ETH_P_IP) && ip_is_fragment(ip_hdr(skb)))
+		return true;
+	if (skb->protocol == htons(ETH_P_IPV6) &&
+	    ipv6_hdr(skb)->nexthdr == NEXTHDR_FRAGMENT)
+		return true;
+	return !skb_is_gso(skb) && ntohs(udp_hdr(skb)->len) != len;
+}
+
 static unsigned int quic_dev_skb_packets(const struct sk_buff *skb)
 {
 	return skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
@@ -770,7 +789,7 @@ static struct sk_buff *quic_dev_validate_xmit(struct sock *sk,
 	rcu_read_lock();
 	ext = skb_ext_find(skb, SKB_EXT_QUIC);
 	ctx = ext ? xa_load(&quic_dev_ids, ext->core.id) : NULL;
-	if (!ctx || READ_ONCE(ctx->sk) != sk)
+	if (!ctx || READ_ONCE(ctx->sk) != sk || quic_dev_is_fragment(skb))
 		goto drop;
 	if (rcu_access_pointer(ctx->dev) == dev &&
 	    READ_ONCE(dev->features) & NETIF_F_HW_QUIC_TX &&
