@@ -34,6 +34,7 @@
 #include <net/gso.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/route.h>
 #include <net/quic_dev.h>
 #include <net/sock.h>
 #include <net/udp_ulp.h>
@@ -622,19 +623,48 @@ static bool quic_dev_fits(const struct sk_buff *skb)
 	return skb->len - skb_network_offset(skb) <= mtu;
 }
 
+/*
+ * Whether the datagram goes to one host: a multicast or broadcast one is
+ * also looped back to local sockets, in clear, before any device sees it.
+ */
+static bool quic_dev_unicast(const struct sk_buff *skb)
+{
+	const struct dst_entry *dst = skb_dst(skb);
+
+	if (dst->lwtstate || dst_xfrm(dst))
+		return false;
+	if (ip_hdr(skb)->version == 4)
+		return skb_rtable(skb)->rt_type == RTN_UNICAST;
+	return !ipv6_addr_is_multicast(&ipv6_hdr(skb)->daddr);
+}
+
+/*
+ * Whether @dev holds, in the attachment @attach_gen, the keys packets
+ * naming @phases were checked against. RCU read side.
+ */
+static bool quic_dev_holds(const struct quic_dev_ctx *ctx,
+			   const struct net_device *dev, u32 attach_gen,
+			   u8 phases, const u32 *key_id)
+{
+	if (!dev || rcu_access_pointer(ctx->dev) != dev)
+		return false;
+	/* The attachment's fields were written before its device. */
+	smp_rmb();
+	return READ_ONCE(dev->features) & NETIF_F_HW_QUIC_TX &&
+	       READ_ONCE(ctx->attach_gen) == attach_gen &&
+	       quic_dev_keys_match(phases, key_id, ctx->slot_key_id);
+}
+
 /* Whether the call's skb can go to @dev for it to seal. RCU read side. */
 static bool quic_dev_can_mark(const struct quic_dev_ctx *ctx,
 			      const struct quic_dev_call *call,
 			      const struct sk_buff *skb,
 			      const struct net_device *dev)
 {
-	return dev && rcu_access_pointer(ctx->dev) == dev &&
-	       READ_ONCE(dev->features) & NETIF_F_HW_QUIC_TX &&
-	       READ_ONCE(ctx->attach_gen) == call->attach_gen &&
-	       quic_dev_keys_match(call->phases, call->key_id,
-				   ctx->slot_key_id) &&
+	return quic_dev_holds(ctx, dev, call->attach_gen, call->phases,
+			      call->key_id) &&
 	       skb->ip_summed == CHECKSUM_PARTIAL &&
-	       !skb_has_frag_list(skb) && !dst_xfrm(skb_dst(skb)) &&
+	       !skb_has_frag_list(skb) && quic_dev_unicast(skb) &&
 	       quic_dev_fits(skb);
 }
 
@@ -651,8 +681,13 @@ static int quic_dev_hook_seal(struct sock *sk, struct quic_dev_ctx *ctx,
 	struct quic_conn_keys *sw;
 	struct sk_buff *nskb;
 
-	if (WARN_ON_ONCE(skb_cloned(skb) || skb_has_shared_frag(skb) ||
-			 skb_has_frag_list(skb)))
+	/*
+	 * A datagram over the MTU without GSO (a socket that lets IP
+	 * fragment) comes as a frag_list, which is sealed on one buffer.
+	 */
+	if (skb_has_frag_list(skb) && skb_linearize(skb))
+		return -ENOMEM;
+	if (skb_cloned(skb) || skb_has_shared_frag(skb))
 		return -EINVAL;
 	rcu_read_lock();
 	sw = rcu_dereference(ctx->sw);
@@ -745,18 +780,27 @@ int quic_dev_send_skb(struct sock *sk, struct sk_buff *skb)
 
 /*
  * A marked datagram that IP cut into fragments after UDP built it (a
- * reroute to a smaller MTU by netfilter): a fragment is no packet, and
- * sealing one would use a packet number on bytes that are not its packet.
+ * reroute to a smaller MTU by netfilter), or that is no longer laid out
+ * as UDP built it: a fragment is no packet, and sealing one would use a
+ * packet number on bytes that are not its packet.
  */
 static bool quic_dev_is_fragment(const struct sk_buff *skb)
 {
 	unsigned int len = skb->len - skb_transport_offset(skb);
+	unsigned int off = 0;
 
-	if (skb->protocol == htons(ETH_P_IP) && ip_is_fragment(ip_hdr(skb)))
+	/* Headers added since UDP built it move the packets: no telling. */
+	if (skb->encapsulation)
 		return true;
-	if (skb->protocol == htons(ETH_P_IPV6) &&
-	    ipv6_hdr(skb)->nexthdr == NEXTHDR_FRAGMENT)
+	if (skb->protocol == htons(ETH_P_IP)) {
+		if (ip_is_fragment(ip_hdr(skb)))
+			return true;
+	} else if (skb->protocol == htons(ETH_P_IPV6)) {
+		if (ipv6_find_hdr(skb, &off, NEXTHDR_FRAGMENT, NULL, NULL) >= 0)
+			return true;
+	} else {
 		return true;
+	}
 	return !skb_is_gso(skb) && ntohs(udp_hdr(skb)->len) != len;
 }
 
@@ -791,11 +835,8 @@ static struct sk_buff *quic_dev_validate_xmit(struct sock *sk,
 	ctx = ext ? xa_load(&quic_dev_ids, ext->core.id) : NULL;
 	if (!ctx || READ_ONCE(ctx->sk) != sk || quic_dev_is_fragment(skb))
 		goto drop;
-	if (rcu_access_pointer(ctx->dev) == dev &&
-	    READ_ONCE(dev->features) & NETIF_F_HW_QUIC_TX &&
-	    READ_ONCE(ctx->attach_gen) == ext->core.attach_gen &&
-	    quic_dev_keys_match(ext->core.phases, ext->core.key_id,
-				ctx->slot_key_id)) {
+	if (quic_dev_holds(ctx, dev, ext->core.attach_gen, ext->core.phases,
+			   ext->core.key_id)) {
 		rcu_read_unlock();
 		quic_stat_add(sock_net(sk), QUIC_STAT_TX_DEVICE_PACKETS,
 			      packets);

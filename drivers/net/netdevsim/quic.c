@@ -25,6 +25,7 @@
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
@@ -54,6 +55,7 @@
  * @hp_chacha: ChaCha20 header protection key, as words
  * @lock: orders the transmits of the connection for the oracle
  * @last_pn: highest packet number sealed in each slot
+ * @pn_window: bit i set if @last_pn - i was sealed in that slot
  * @pn_seen: whether @last_pn is set
  * @packets: packets sealed
  */
@@ -70,6 +72,7 @@ struct nsim_quic_conn {
 	u32 hp_chacha[CHACHA_KEY_SIZE / sizeof(u32)];
 	spinlock_t lock;	/* the oracle */
 	u64 last_pn[QUIC_DEV_KEY_PHASES];
+	u64 pn_window[QUIC_DEV_KEY_PHASES];
 	bool pn_seen[QUIC_DEV_KEY_PHASES];
 	u64 packets;
 };
@@ -270,19 +273,37 @@ static void nsim_quic_hp_mask(const struct nsim_quic_conn *c,
 	memzero_explicit(block, sizeof(block));
 }
 
-/* Whether the packet number is new in its slot, as no nonce repeats */
+/*
+ * Whether the packet number was never sealed in its slot, as no nonce may
+ * repeat. Two senders of one connection may reach the port in the other
+ * order than they numbered their packets: a number below the highest is
+ * new if the window of the last 64 does not have it. One older than the
+ * window cannot be told apart from a repeat, and counts as one.
+ */
 static bool nsim_quic_pn_fresh(struct nsim_quic_conn *c, unsigned int slot,
 			       u64 pn)
 {
-	bool fresh;
+	u64 *window = &c->pn_window[slot];
+	bool fresh = true;
+	u64 ahead;
 
 	spin_lock(&c->lock);
-	fresh = !c->pn_seen[slot] || pn > c->last_pn[slot];
-	if (fresh) {
+	if (!c->pn_seen[slot]) {
+		*window = 1;
 		c->last_pn[slot] = pn;
 		c->pn_seen[slot] = true;
-		c->packets++;
+	} else if (pn > c->last_pn[slot]) {
+		ahead = pn - c->last_pn[slot];
+		*window = ahead < 64 ? *window << ahead | 1 : 1;
+		c->last_pn[slot] = pn;
+	} else if (c->last_pn[slot] - pn >= 64 ||
+		   *window & BIT_ULL(c->last_pn[slot] - pn)) {
+		fresh = false;
+	} else {
+		*window |= BIT_ULL(c->last_pn[slot] - pn);
 	}
+	if (fresh)
+		c->packets++;
 	spin_unlock(&c->lock);
 	return fresh;
 }
@@ -549,7 +570,12 @@ static ssize_t nsim_quic_stop_write(struct file *file, const char __user *data,
 		return err;
 	if (!val)
 		return count;
-	rtnl_lock();
+	/*
+	 * The port's teardown removes this file under rtnl and waits for
+	 * its writers: waiting for rtnl here would deadlock with it.
+	 */
+	if (!rtnl_trylock())
+		return restart_syscall();
 	ns->netdev->wanted_features &= ~NETIF_F_HW_QUIC_TX;
 	netdev_update_features(ns->netdev);
 	rtnl_unlock();

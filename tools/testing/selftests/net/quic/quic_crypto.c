@@ -3412,7 +3412,9 @@ TEST_F(quic_api, close_without_del)
 	ASSERT_EQ(0, quic_ulp_attach(fd));
 	for (i = 0; i < 40; i++) {
 		flow_init(&f, ciphers[i % 4], 1 + i % QUIC_CID_MAX);
-		ASSERT_EQ(0, quic_conn_add(fd, &f.keys, f.cid, f.cid_len));
+		ASSERT_EQ(0, quic_conn_add(fd, &f.keys, f.cid, f.cid_len))
+			TH_LOG("ADD %d (cipher %u): %s", i, ciphers[i % 4],
+			       strerror(errno));
 	}
 	ASSERT_EQ(41, quic_stat(-1, "QuicCurrTxSw"));
 	ASSERT_EQ(41, quic_stat(-1, "QuicTxSw"));
