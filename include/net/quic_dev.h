@@ -144,9 +144,17 @@ struct quic_dev_conn_info {
  *	that was handed to @dev with @handle is out of its transmit path;
  *	an skb still carrying @handle later (one requeued after
  *	NETDEV_TX_BUSY) must be dropped and counted, never sent in clear.
+ *	So @handle is not given to another connection while such an skb
+ *	may remain: its keys would seal it, under a nonce that connection
+ *	may use too. A driver that reuses its slots puts a generation of
+ *	the slot in the handle's upper bits.
  *
  * All three run in process context, may sleep, and are serialised with
- * each other for all devices by the QUIC core.
+ * each other for all devices by the QUIC core. They must not wait for an
+ * RCU grace period: the core waited for one before @quic_conn_update and
+ * @quic_conn_del, and calls them under a mutex that device events take
+ * under rtnl. State a requeued skb may still reach is freed a grace
+ * period later (call_rcu(), queue_rcu_work()).
  */
 struct quicdev_ops {
 	struct quic_dev_caps caps;

@@ -572,6 +572,27 @@ static void quic_conn_table_free_one(void *ptr, void *count)
 	quic_conn_put(ptr);
 }
 
+/*
+ * Take every connection of a closing socket off its device first: one
+ * grace period then serves them all, not one each.
+ */
+static void quic_conn_table_hide(struct quic_conn_table *table)
+{
+	struct rhashtable_iter iter;
+	struct quic_conn *conn;
+
+	if (!table->sk || !quic_dev_sock_attached(table->sk))
+		return;
+	rhashtable_walk_enter(&table->ht, &iter);
+	rhashtable_walk_start(&iter);
+	/* -EAGAIN: a resize, after which the walk starts again */
+	while ((conn = rhashtable_walk_next(&iter)))
+		if (!IS_ERR(conn))
+			quic_dev_conn_hide(conn);
+	rhashtable_walk_stop(&iter);
+	rhashtable_walk_exit(&iter);
+}
+
 /**
  * quic_conn_table_destroy() - remove every connection and free the table
  * @table: table of a socket that can no longer send
@@ -582,6 +603,7 @@ unsigned int quic_conn_table_destroy(struct quic_conn_table *table)
 {
 	unsigned int count = 0;
 
+	quic_conn_table_hide(table);
 	rhashtable_free_and_destroy(&table->ht, quic_conn_table_free_one,
 				    &count);
 	quic_conn_table_uncharge(table, table->charged);

@@ -16,7 +16,10 @@
  *
  * Locks: the socket lock, then quic_dev_mutex; rtnl, then quic_dev_mutex.
  * The mutex serialises the device operations and the list of attached
- * connections; the socket lock is never taken under it.
+ * connections; the socket lock is never taken under it. Only device
+ * events, under rtnl anyway, wait for a grace period under the mutex:
+ * a DEL, a close or a key update waits for its own without it, and a
+ * close waits once for all its connections.
  */
 
 #include <linux/bitops.h>
@@ -63,6 +66,9 @@
  *	none does
  * @held: the same, for the mutex holder: it stays set until the device
  *	forgot the keys
+ * @hidden: while @held is set but @dev is not, the cookie of the grace
+ *	period (get_state_synchronize_rcu()) after which no transmit sees
+ *	@dev
  * @tracker: reference on @held
  * @sw: synchronous keys for sealing marked skbs in software, from the
  *	first attach on; replaced by key updates under the socket lock
@@ -91,6 +97,7 @@ struct quic_dev_ctx {
 	struct sock *sk;
 	struct net_device __rcu *dev;
 	struct net_device *held;
+	unsigned long hidden;
 	netdevice_tracker tracker;
 	struct quic_conn_keys __rcu *sw;
 	u64 handle;
@@ -235,40 +242,87 @@ static bool quic_dev_ops_complete(const struct quicdev_ops *ops)
 }
 
 /*
- * Make the connections of @list, all attached, leave their devices: no
- * new skb is handed to a device once none can see it any more, then
- * each device forgets the keys. Called with quic_dev_mutex held.
+ * No skb is handed to the device of @ctx once the grace period begun
+ * here ends. Hides may race (the notifier's and a close's), harmlessly:
+ * @dev only becomes non-NULL under both the socket lock and the mutex.
  */
+static void quic_dev_hide(struct quic_dev_ctx *ctx)
+{
+	RCU_INIT_POINTER(ctx->dev, NULL);
+	WRITE_ONCE(ctx->hidden, get_state_synchronize_rcu());
+}
+
+/* The device forgets the keys of @ctx, hidden a grace period ago. */
+static void quic_dev_forget(struct quic_dev_ctx *ctx)
+{
+	struct net_device *dev = ctx->held;
+
+	lockdep_assert_held(&quic_dev_mutex);
+	dev->quicdev_ops->quic_conn_del(dev, ctx->handle);
+	netdev_put(dev, &ctx->tracker);
+	WRITE_ONCE(ctx->held, NULL);
+	WRITE_ONCE(ctx->slot_key_id[0], 0);
+	WRITE_ONCE(ctx->slot_key_id[1], 0);
+	list_del_init(&ctx->node);
+	quic_stat_dec(sock_net(ctx->sk), QUIC_STAT_CURR_TX_DEVICE);
+	quic_stat_inc(sock_net(ctx->sk), QUIC_STAT_TX_DEVICE_DETACH);
+}
+
+/* Make the connections of @list, all attached, leave their devices. */
 static void quic_dev_detach_list(struct list_head *list)
 {
 	struct quic_dev_ctx *ctx, *tmp;
 
+	lockdep_assert_held(&quic_dev_mutex);
 	list_for_each_entry(ctx, list, node)
-		RCU_INIT_POINTER(ctx->dev, NULL);
+		quic_dev_hide(ctx);
 	synchronize_net();
-	list_for_each_entry_safe(ctx, tmp, list, node) {
-		struct net_device *dev = ctx->held;
-
-		dev->quicdev_ops->quic_conn_del(dev, ctx->handle);
-		netdev_put(dev, &ctx->tracker);
-		WRITE_ONCE(ctx->held, NULL);
-		WRITE_ONCE(ctx->slot_key_id[0], 0);
-		WRITE_ONCE(ctx->slot_key_id[1], 0);
-		list_del_init(&ctx->node);
-		quic_stat_dec(sock_net(ctx->sk), QUIC_STAT_CURR_TX_DEVICE);
-		quic_stat_inc(sock_net(ctx->sk), QUIC_STAT_TX_DEVICE_DETACH);
-	}
+	list_for_each_entry_safe(ctx, tmp, list, node)
+		quic_dev_forget(ctx);
 }
 
+/*
+ * Take @ctx off its device, the socket locked. The grace period is
+ * waited for without the mutex, which device events take under rtnl;
+ * none is waited for if one passed since quic_dev_conn_hide().
+ */
 static void quic_dev_detach(struct quic_dev_ctx *ctx)
 {
-	LIST_HEAD(list);
+	unsigned long hidden;
 
-	lockdep_assert_held(&quic_dev_mutex);
-	if (!ctx->held)
+	sock_owned_by_me(ctx->sk);
+	mutex_lock(&quic_dev_mutex);
+	if (!ctx->held) {
+		mutex_unlock(&quic_dev_mutex);
 		return;
-	list_move(&ctx->node, &list);
-	quic_dev_detach_list(&list);
+	}
+	if (rcu_access_pointer(ctx->dev))
+		quic_dev_hide(ctx);
+	hidden = READ_ONCE(ctx->hidden);
+	mutex_unlock(&quic_dev_mutex);
+
+	cond_synchronize_rcu(hidden);
+	mutex_lock(&quic_dev_mutex);
+	/* Unless a device event took it off meanwhile */
+	if (ctx->held)
+		quic_dev_forget(ctx);
+	mutex_unlock(&quic_dev_mutex);
+}
+
+/**
+ * quic_dev_conn_hide() - no more skbs of a connection to its device
+ * @conn: a connection of a socket being closed; the socket is locked
+ *
+ * Context: RCU read side, as in a walk of the table.
+ * Hiding every connection of the socket before any is unlinked lets one
+ * grace period serve them all in quic_dev_conn_unlink().
+ */
+void quic_dev_conn_hide(struct quic_conn *conn)
+{
+	struct quic_dev_ctx *ctx = conn->dev;
+
+	if (ctx && rcu_access_pointer(ctx->dev))
+		quic_dev_hide(ctx);
 }
 
 /**
@@ -286,11 +340,8 @@ void quic_dev_conn_unlink(struct quic_conn *conn)
 	if (!ctx)
 		return;
 	ctx->unlinked = true;
-	if (READ_ONCE(ctx->held)) {
-		mutex_lock(&quic_dev_mutex);
+	if (READ_ONCE(ctx->held))
 		quic_dev_detach(ctx);
-		mutex_unlock(&quic_dev_mutex);
-	}
 	if (ctx->id)
 		xa_erase(&quic_dev_ids, ctx->id);
 }
@@ -367,29 +418,44 @@ static void quic_dev_update(struct quic_dev_ctx *ctx, unsigned int phase,
 			    u32 key_id)
 {
 	struct net_device *dev;
-	int err;
+	unsigned long gp = 0;
+	bool can = false;
+	int err = 0;
 
+	sock_owned_by_me(ctx->sk);
 	mutex_lock(&quic_dev_mutex);
 	dev = ctx->held;
-	if (!dev)
-		goto out;
-	if (!(dev->quicdev_ops->caps.flags & QUIC_DEV_CAP_KEY_UPDATE)) {
-		quic_dev_detach(ctx);
-		goto out;
+	if (dev)
+		can = dev->quicdev_ops->caps.flags & QUIC_DEV_CAP_KEY_UPDATE;
+	if (can) {
+		/* No skb checked against the old key reaches the device. */
+		WRITE_ONCE(ctx->slot_key_id[phase], 0);
+		gp = get_state_synchronize_rcu();
 	}
-	/* No skb checked against the old key reaches the device from now. */
-	WRITE_ONCE(ctx->slot_key_id[phase], 0);
-	synchronize_net();
-	err = dev->quicdev_ops->quic_conn_update(dev, ctx->handle, phase,
-						  &ctx->info.key[phase]);
-	if (err) {
-		quic_stat_inc(sock_net(ctx->sk), QUIC_STAT_TX_DEVICE_ERROR);
-		quic_dev_detach(ctx);
-		goto out;
-	}
-	WRITE_ONCE(ctx->slot_key_id[phase], key_id);
-out:
 	mutex_unlock(&quic_dev_mutex);
+	if (!dev)
+		return;
+	if (!can) {
+		quic_dev_detach(ctx);
+		return;
+	}
+
+	cond_synchronize_rcu(gp);
+	mutex_lock(&quic_dev_mutex);
+	/* The socket is locked: the device is the same one, or none. */
+	if (ctx->held) {
+		err = dev->quicdev_ops->quic_conn_update(dev, ctx->handle,
+							  phase,
+							  &ctx->info.key[phase]);
+		if (!err)
+			WRITE_ONCE(ctx->slot_key_id[phase], key_id);
+		else
+			quic_stat_inc(sock_net(ctx->sk),
+				      QUIC_STAT_TX_DEVICE_ERROR);
+	}
+	mutex_unlock(&quic_dev_mutex);
+	if (err)
+		quic_dev_detach(ctx);
 }
 
 /**
@@ -866,6 +932,18 @@ drop:
 }
 
 /**
+ * quic_dev_sock_attached() - whether a connection of a socket was ever
+ *	on a device
+ * @sk: the socket
+ *
+ * Return: true from the first attach on, until quic_dev_sock_release().
+ */
+bool quic_dev_sock_attached(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_validate_xmit_skb) == quic_dev_validate_xmit;
+}
+
+/**
  * quic_dev_sock_release() - a socket stops sending through the module
  * @sk: the socket, its connections gone
  *
@@ -874,7 +952,7 @@ drop:
  */
 void quic_dev_sock_release(struct sock *sk)
 {
-	if (READ_ONCE(sk->sk_validate_xmit_skb) == quic_dev_validate_xmit)
+	if (quic_dev_sock_attached(sk))
 		WRITE_ONCE(sk->sk_validate_xmit_skb, NULL);
 }
 

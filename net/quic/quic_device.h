@@ -49,12 +49,14 @@ int quic_dev_conn_create(struct quic_conn *conn,
 void quic_dev_conn_destroy(struct quic_conn *conn);
 void quic_dev_conn_release(struct quic_conn *conn);
 void quic_dev_conn_free_rcu(struct quic_conn *conn);
+void quic_dev_conn_hide(struct quic_conn *conn);
 void quic_dev_conn_unlink(struct quic_conn *conn);
 int quic_dev_key_phase(struct quic_conn *conn, struct quic_conn_keys *old,
 		       struct quic_conn_keys *keys,
 		       const struct quic_tx_key_phase_info *info);
 bool quic_dev_call_wanted(struct quic_conn *conn, struct quic_dev_call *call);
 int quic_dev_send_skb(struct sock *sk, struct sk_buff *skb);
+bool quic_dev_sock_attached(const struct sock *sk);
 void quic_dev_sock_release(struct sock *sk);
 int quic_dev_init(void);
 void quic_dev_exit(void);
@@ -78,6 +80,10 @@ static inline void quic_dev_conn_free_rcu(struct quic_conn *conn)
 {
 }
 
+static inline void quic_dev_conn_hide(struct quic_conn *conn)
+{
+}
+
 static inline void quic_dev_conn_unlink(struct quic_conn *conn)
 {
 }
@@ -92,6 +98,11 @@ quic_dev_key_phase(struct quic_conn *conn, struct quic_conn_keys *old,
 
 static inline bool quic_dev_call_wanted(struct quic_conn *conn,
 					struct quic_dev_call *call)
+{
+	return false;
+}
+
+static inline bool quic_dev_sock_attached(const struct sock *sk)
 {
 	return false;
 }

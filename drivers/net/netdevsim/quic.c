@@ -43,13 +43,19 @@
 
 /**
  * struct nsim_quic_conn - a connection the port holds
- * @rcu: freed after transmits that may see it
+ * @dead: on the port's list of deleted connections, until no transmit
+ *	can see it
+ * @gone: cookie of the grace period after which no transmit sees it
  * @gen: upper half of its handle, so that a stale handle is not found
  * @index: lower half, its place in the table
  * @cipher: enum quic_dev_cipher
  * @cid_len: DCID length
  * @dcid: DCID, for "conns"
  * @aead: AEAD of each key slot
+ * @retired: AEAD an update replaced in each slot, which a transmit may
+ *	still use until @retired_gp
+ * @retired_gp: cookie of the grace period after which no transmit uses
+ *	@retired
  * @iv: IV of each key slot
  * @hp_aes: AES header protection key
  * @hp_chacha: ChaCha20 header protection key, as words
@@ -60,13 +66,16 @@
  * @packets: packets sealed
  */
 struct nsim_quic_conn {
-	struct rcu_head rcu;
+	struct list_head dead;
+	unsigned long gone;
 	u32 gen;
 	u32 index;
 	enum quic_dev_cipher cipher;
 	u8 cid_len;
 	u8 dcid[QUIC_DEV_CID_MAX_LEN];
 	struct crypto_aead __rcu *aead[QUIC_DEV_KEY_PHASES];
+	struct crypto_aead *retired[QUIC_DEV_KEY_PHASES];
+	unsigned long retired_gp[QUIC_DEV_KEY_PHASES];
 	u8 iv[QUIC_DEV_KEY_PHASES][QUIC_DEV_IV_LEN];
 	struct crypto_aes_ctx hp_aes;
 	u32 hp_chacha[CHACHA_KEY_SIZE / sizeof(u32)];
@@ -114,9 +123,38 @@ static void nsim_quic_conn_free(struct nsim_quic_conn *c)
 {
 	unsigned int i;
 
-	for (i = 0; i < QUIC_DEV_KEY_PHASES; i++)
+	for (i = 0; i < QUIC_DEV_KEY_PHASES; i++) {
 		crypto_free_aead(rcu_dereference_protected(c->aead[i], true));
+		crypto_free_aead(c->retired[i]);
+	}
 	kfree_sensitive(c);
+}
+
+/*
+ * Free the deleted connections no transmit can see any more, and come
+ * back a grace period later for the others. The ops may not wait for
+ * one: the QUIC core calls them under its mutex.
+ */
+static void nsim_quic_reap(struct work_struct *work)
+{
+	struct nsim_quic *q = container_of(to_rcu_work(work), struct nsim_quic,
+					   reap);
+	struct nsim_quic_conn *c, *tmp;
+	LIST_HEAD(list);
+	bool more;
+
+	spin_lock_bh(&q->dead_lock);
+	list_for_each_entry_safe(c, tmp, &q->dead, dead) {
+		if (!poll_state_synchronize_rcu(c->gone))
+			break;
+		list_move_tail(&c->dead, &list);
+	}
+	more = !list_empty(&q->dead);
+	spin_unlock_bh(&q->dead_lock);
+	if (more)
+		queue_rcu_work(system_wq, &q->reap);
+	list_for_each_entry_safe(c, tmp, &list, dead)
+		nsim_quic_conn_free(c);
 }
 
 static int nsim_quic_conn_add(struct net_device *dev,
@@ -214,11 +252,15 @@ static int nsim_quic_conn_update(struct net_device *dev, u64 handle,
 	tfm = nsim_quic_aead(c->cipher, key->key, key_len);
 	if (IS_ERR(tfm))
 		return PTR_ERR(tfm);
+	/* A transmit may use the key it replaces until a grace period. */
+	if (c->retired[phase]) {
+		cond_synchronize_rcu(c->retired_gp[phase]);
+		crypto_free_aead(c->retired[phase]);
+	}
 	old = rcu_replace_pointer(c->aead[phase], tfm, true);
 	memcpy(c->iv[phase], key->iv, QUIC_DEV_IV_LEN);
-	/* The core sends nothing for the slot meanwhile: no reader is left. */
-	synchronize_net();
-	crypto_free_aead(old);
+	c->retired[phase] = old;
+	c->retired_gp[phase] = get_state_synchronize_rcu();
 	atomic64_inc(&q->stats.update);
 	return 0;
 }
@@ -235,8 +277,11 @@ static void nsim_quic_conn_del(struct net_device *dev, u64 handle)
 	q->count--;
 	atomic64_inc(&q->stats.del);
 	/* A transmit may still hold it: one requeued after a busy ring. */
-	synchronize_net();
-	nsim_quic_conn_free(c);
+	c->gone = get_state_synchronize_rcu();
+	spin_lock_bh(&q->dead_lock);
+	list_add_tail(&c->dead, &q->dead);
+	spin_unlock_bh(&q->dead_lock);
+	queue_rcu_work(system_wq, &q->reap);
 }
 
 static const struct quicdev_ops nsim_quicdev_ops = {
@@ -599,6 +644,9 @@ void nsim_quic_init(struct netdevsim *ns)
 	struct net_device *dev = ns->netdev;
 
 	xa_init_flags(&q->conns, XA_FLAGS_ALLOC1);
+	INIT_LIST_HEAD(&q->dead);
+	spin_lock_init(&q->dead_lock);
+	INIT_RCU_WORK(&q->reap, nsim_quic_reap);
 	q->encrypt = 1;
 	dev->quicdev_ops = &nsim_quicdev_ops;
 	dev->features |= NETIF_F_HW_QUIC_TX | NETIF_F_GSO_UDP_L4;
@@ -622,12 +670,14 @@ void nsim_quic_init(struct netdevsim *ns)
  * @ns: the port
  *
  * The QUIC core deleted its connections when the port unregistered.
+ * Those it deleted are freed here if the reaper did not free them yet.
  */
 void nsim_quic_teardown(struct netdevsim *ns)
 {
 	struct nsim_quic *q = &ns->quic;
-	struct nsim_quic_conn *c;
+	struct nsim_quic_conn *c, *tmp;
 	unsigned long idx;
+	LIST_HEAD(list);
 
 	debugfs_remove_recursive(q->ddir);
 	xa_for_each(&q->conns, idx, c) {
@@ -636,4 +686,14 @@ void nsim_quic_teardown(struct netdevsim *ns)
 		nsim_quic_conn_free(c);
 	}
 	xa_destroy(&q->conns);
+
+	synchronize_rcu();
+	spin_lock_bh(&q->dead_lock);
+	list_splice_init(&q->dead, &list);
+	spin_unlock_bh(&q->dead_lock);
+	list_for_each_entry_safe(c, tmp, &list, dead)
+		nsim_quic_conn_free(c);
+	/* A reaper queued before finds the list empty and stops. */
+	rcu_barrier();
+	cancel_work_sync(&q->reap.work);
 }

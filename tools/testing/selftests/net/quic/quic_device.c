@@ -205,12 +205,17 @@ static void bad(struct topo *t, const char *fmt, ...)
 	}
 }
 
-static long long now_ms(void)
+static long long now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static long long now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 static uint8_t dev_cipher_bit(uint16_t cipher)
@@ -2069,6 +2074,128 @@ TEST_F_TIMEOUT(queued, close_drops, 120)
 TEST_F_TIMEOUT(queued, del_drops, 120)
 {
 	queued_run(_metadata, &self->t, Q_DEL);
+}
+
+/*
+ * Many connections of one socket on the device, and as many that never
+ * sent (in software). Closing the socket waits for one grace period for
+ * all of them, not one each (which also held device events off, under
+ * rtnl, for as long).
+ */
+#define MANY		64
+#define MANY_DELS	5
+
+FIXTURE(many)
+{
+	struct topo t;
+};
+
+FIXTURE_SETUP(many)
+{
+	topo_setup(_metadata, &self->t, &fam4, TLS_CIPHER_AES_GCM_128, 0);
+}
+
+FIXTURE_TEARDOWN(many)
+{
+	topo_teardown(_metadata, &self->t);
+}
+
+/* One packet of connection @i (CIDs 0xd0...) through the kernel */
+static ssize_t many_send(struct topo *t, uint32_t i, uint64_t pn)
+{
+	struct quic_send_args a = {
+		.addr = (struct sockaddr *)&t->dst,
+		.addrlen = t->dst_len,
+		.next_pkt_num = pn,
+		.cid_len = CID_LEN,
+	};
+	uint8_t buf[PKT_MIN], cid[CID_LEN];
+	struct iovec iov = { buf, sizeof(buf) };
+	size_t h;
+
+	quic_cid_numbered(cid, CID_LEN, 0xd0, i);
+	h = quic_short_hdr(buf, cid, CID_LEN, pn, PN_LEN, false);
+	memset(buf + h, 0x5a, sizeof(buf) - h);
+	return quic_sendmsg(t->sfd, &iov, 1, &a);
+}
+
+/* Microseconds of a DEL of connection @i */
+static long long many_del(struct __test_metadata *_metadata,
+			  struct topo *t, uint32_t i)
+{
+	uint8_t cid[CID_LEN];
+	long long t0;
+
+	quic_cid_numbered(cid, CID_LEN, 0xd0, i);
+	t0 = now_us();
+	EXPECT_EQ(0, quic_conn_del(t->sfd, cid, CID_LEN))
+		TH_LOG("DEL %u: %s", i, strerror(errno));
+	return now_us() - t0;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+TEST_F_TIMEOUT(many, close_waits_once, 180)
+{
+	long long dev_us[MANY_DELS], sw_us[MANY_DELS], gp, close_us, end;
+	const int n = MANY + MANY_DELS;
+	struct topo *t = &self->t;
+	struct quic_gen g = {};
+	uint8_t cid[CID_LEN];
+	uint64_t pn = 1000;
+	int i;
+
+	quic_rand_bytes(&t->rng, g.secret, QUIC_SECRET_MAX);
+	ASSERT_EQ(0, quic_gen_keys(&g, t->cipher, NULL));
+	/* 0..n-1 send and move to the device; n..2n-1 never send. */
+	for (i = 0; i < 2 * n; i++) {
+		quic_cid_numbered(cid, CID_LEN, 0xd0, i);
+		ASSERT_EQ(0, quic_conn_add(t->sfd, &g.keys, cid, CID_LEN))
+			TH_LOG("ADD %d: %s", i, strerror(errno));
+	}
+	end = now_ms() + WAIT_MS;
+	while (qv(t, C_CURR) < n) {
+		ASSERT_LT(now_ms(), end)
+			TH_LOG("%lld of %d connections on the device",
+			       qv(t, C_CURR), n);
+		for (i = 0; i < n; i++)
+			ASSERT_LT(0, many_send(t, i, pn))
+				TH_LOG("sendmsg: %s", strerror(errno));
+		pn++;
+		usleep(RETRY_MS * 1000);
+	}
+	ASSERT_EQ(n, qv(t, C_CURR));
+
+	/* A DEL on the device waits for a grace period, one in software not. */
+	for (i = 0; i < MANY_DELS; i++) {
+		dev_us[i] = many_del(_metadata, t, i);
+		sw_us[i] = many_del(_metadata, t, n + i);
+	}
+	ASSERT_EQ(MANY, qv(t, C_CURR));
+	qsort(dev_us, MANY_DELS, sizeof(dev_us[0]), cmp_ll);
+	qsort(sw_us, MANY_DELS, sizeof(sw_us[0]), cmp_ll);
+	gp = dev_us[MANY_DELS / 2] - sw_us[MANY_DELS / 2];
+
+	end = now_us();
+	close(t->sfd);
+	t->sfd = -1;
+	close_us = now_us() - end;
+	EXPECT_EQ(0, qv(t, C_CURR));
+	EXPECT_EQ(n, nv(t, N_DEL));
+	ksft_print_msg("DEL: %lld us on the device, %lld us in software\n",
+		       dev_us[MANY_DELS / 2], sw_us[MANY_DELS / 2]);
+	ksft_print_msg("close, %d connections on the device: %lld us\n",
+		       MANY, close_us);
+	/* Else the grace period is no longer than a DEL, and no measure. */
+	ASSERT_LT(10 * sw_us[MANY_DELS / 2], gp);
+	/* One grace period each would be MANY of them. */
+	EXPECT_LT(close_us, 4 * dev_us[MANY_DELS / 2] +
+			    4 * MANY * sw_us[MANY_DELS / 2]);
 }
 
 TEST_HARNESS_MAIN
