@@ -14,8 +14,9 @@
  * number.  Reading the file gives the driver of its transform.
  *
  * Reading /sys/kernel/debug/quic_bench_busy waits for every pending RCU
- * callback and every work item queued on the system workqueue, then gives
- * the nanoseconds the CPUs have spent not idle since boot.  The setup
+ * callback, kfree_rcu() batch and work item queued on the system
+ * workqueue, then gives the nanoseconds the CPUs have spent not idle
+ * since boot.  The setup
  * mode times ADD and DEL with it: a DEL frees its keys in an RCU
  * callback, which runs wherever the grace period ends (in softirq over
  * any task, in a kthread, over the idle task), and the connection table
@@ -26,6 +27,7 @@
 #include <crypto/aead.h>
 #include <linux/debugfs.h>
 #include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/tick.h>
@@ -205,11 +207,15 @@ static ssize_t busy_read(struct file *file, char __user *ubuf, size_t len,
 
 	/*
 	 * A resize queues itself again while another table is ahead, and
-	 * frees the old table in an RCU callback: twice covers both.
+	 * frees the old table in an RCU callback: twice covers both. What
+	 * kfree_rcu() batches (a closed socket's state) is freed by a
+	 * timer-driven work that neither waits for: it went off inside
+	 * whichever window came next.
 	 */
 	for (n = 0; n < 2; n++) {
 		__flush_workqueue(system_percpu_wq);
 		rcu_barrier();
+		kvfree_rcu_barrier();
 	}
 	now = ktime_get_ns();
 	for_each_online_cpu(cpu) {
