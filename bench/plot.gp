@@ -17,4 +17,5 @@ plot dat using 2:3:4:xtic(1) title "(a) plaintext, no crypto", \
      '' using 5:6:7 title "(b) OpenSSL + send", \
      '' using 8:9:10 title "(c) OpenSSL + MSG\\_ZEROCOPY", \
      '' using 11:12:13 title "(d) kernel offload", \
-     '' using 14:15:16 title "OpenSSL AEAD alone"
+     '' using 14:15:16 title "(e) offload to a device, its crypto off", \
+     '' using 17:18:19 title "OpenSSL AEAD alone"
