@@ -48,7 +48,7 @@ static const struct rhashtable_params quic_conn_params = {
  * Memory cgroups are charged in pages: the table keeps the bytes it
  * holds and charges the socket for the pages they round up to.
  */
-static int quic_conn_table_charge(struct quic_conn_table *table, size_t bytes)
+int quic_conn_table_charge(struct quic_conn_table *table, size_t bytes)
 {
 	unsigned long pages = DIV_ROUND_UP(table->charged + bytes, PAGE_SIZE);
 
@@ -60,8 +60,7 @@ static int quic_conn_table_charge(struct quic_conn_table *table, size_t bytes)
 	return 0;
 }
 
-static void quic_conn_table_uncharge(struct quic_conn_table *table,
-				     size_t bytes)
+void quic_conn_table_uncharge(struct quic_conn_table *table, size_t bytes)
 {
 	unsigned long pages;
 

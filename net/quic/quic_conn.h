@@ -102,6 +102,8 @@ int quic_cid_from_user(struct quic_cid *cid,
 
 int quic_conn_table_init(struct quic_conn_table *table, struct sock *sk);
 unsigned int quic_conn_table_destroy(struct quic_conn_table *table);
+int quic_conn_table_charge(struct quic_conn_table *table, size_t bytes);
+void quic_conn_table_uncharge(struct quic_conn_table *table, size_t bytes);
 
 int quic_conn_info_check(const struct quic_connection_info *info,
 			 struct quic_cid *cid);

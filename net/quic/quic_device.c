@@ -72,6 +72,8 @@
  * @tracker: reference on @held
  * @sw: synchronous keys for sealing marked skbs in software, from the
  *	first attach on; replaced by key updates under the socket lock
+ * @sw_charged: what the socket's table was charged for the transforms of
+ *	@sw, until the connection leaves the table
  * @handle: what the device stored for the connection
  * @id: number of the connection in quic_dev_ids, 0 before the first
  *	attach
@@ -100,6 +102,7 @@ struct quic_dev_ctx {
 	unsigned long hidden;
 	netdevice_tracker tracker;
 	struct quic_conn_keys __rcu *sw;
+	size_t sw_charged;
 	u64 handle;
 	u32 id;
 	u32 attach_gen;
@@ -342,8 +345,34 @@ void quic_dev_conn_unlink(struct quic_conn *conn)
 	ctx->unlinked = true;
 	if (READ_ONCE(ctx->held))
 		quic_dev_detach(ctx);
+	if (ctx->sw_charged) {
+		quic_conn_table_uncharge(&quic_sk(ctx->sk)->tx_conns,
+					 ctx->sw_charged);
+		ctx->sw_charged = 0;
+	}
 	if (ctx->id)
 		xa_erase(&quic_dev_ids, ctx->id);
+}
+
+/*
+ * Charge the socket's table for the transforms of @sw, the fallback keys
+ * to be, in place of those they replace: the crypto API allocates them
+ * unaccounted, as it does the connection's own keys, which the table
+ * charges the same way. The socket is locked.
+ */
+static int quic_dev_sw_charge(struct quic_dev_ctx *ctx,
+			      const struct quic_conn_keys *sw)
+{
+	struct quic_conn_table *table = &quic_sk(ctx->sk)->tx_conns;
+	size_t bytes = quic_crypto_keys_uncharged(&sw->tx);
+
+	if (bytes > ctx->sw_charged &&
+	    quic_conn_table_charge(table, bytes - ctx->sw_charged))
+		return -ENOMEM;
+	if (bytes < ctx->sw_charged)
+		quic_conn_table_uncharge(table, ctx->sw_charged - bytes);
+	ctx->sw_charged = bytes;
+	return 0;
 }
 
 /* Fallback keys as the connection's keys are, from the kept key bytes */
@@ -491,6 +520,10 @@ int quic_dev_key_phase(struct quic_conn *conn, struct quic_conn_keys *old,
 				       info->payload_iv);
 		if (IS_ERR(nsw))
 			return PTR_ERR(nsw);
+		if (quic_dev_sw_charge(ctx, nsw)) {
+			quic_conn_keys_put(nsw);
+			return -ENOMEM;
+		}
 		memcpy(nsw->key_id, old->key_id, sizeof(nsw->key_id));
 		nsw->key_id[phase] = key_id;
 		rcu_assign_pointer(ctx->sw, nsw);
@@ -506,6 +539,16 @@ int quic_dev_key_phase(struct quic_conn *conn, struct quic_conn_keys *old,
 	return 0;
 }
 
+/* No attach before a while, twice as long as the last one if any */
+static void quic_dev_back_off(struct quic_dev_ctx *ctx)
+{
+	unsigned int backoff = ctx->backoff ?
+			       min(ctx->backoff * 2, QUIC_DEV_BACKOFF_MAX) : 1;
+
+	WRITE_ONCE(ctx->backoff, backoff);
+	WRITE_ONCE(ctx->retry_at, jiffies + backoff * HZ);
+}
+
 /* An add that failed: when to ask that device again, if ever. */
 static void quic_dev_refused(struct quic_dev_ctx *ctx, struct net_device *dev,
 			     int err)
@@ -513,15 +556,14 @@ static void quic_dev_refused(struct quic_dev_ctx *ctx, struct net_device *dev,
 	quic_stat_inc(sock_net(ctx->sk), QUIC_STAT_TX_DEVICE_ERROR);
 	switch (err) {
 	case -ENOSPC:
-		ctx->backoff = 1;
+		WRITE_ONCE(ctx->backoff, 1);
 		break;
 	case -ENOMEM:
 	case -EBUSY:
 	case -EAGAIN:
 	case -EIO:
-		ctx->backoff = ctx->backoff ?
-			       min(ctx->backoff * 2, QUIC_DEV_BACKOFF_MAX) : 1;
-		break;
+		quic_dev_back_off(ctx);
+		return;
 	default:
 		WARN_ONCE(err != -EOPNOTSUPP, "%s: quic_conn_add: %d\n",
 			  netdev_name(dev), err);
@@ -549,17 +591,22 @@ static void quic_dev_attach(struct quic_dev_ctx *ctx, struct net_device *dev)
 
 	keys = rcu_dereference_protected(ctx->conn->keys,
 					 lockdep_sock_is_held(sk));
+	/* Out of memory (or of ids): the calls go on in software. */
 	if (!ctx->id && xa_alloc_cyclic(&quic_dev_ids, &ctx->id, ctx,
 					xa_limit_32b, &quic_dev_next_id,
 					GFP_KERNEL) < 0)
-		return;
+		goto back_off;
 	if (!rcu_access_pointer(ctx->sw)) {
 		/* Charged as the connection's other keys were. */
 		memcg = set_active_memcg(sk->sk_memcg);
 		sw = quic_dev_sw_build(ctx, keys);
 		set_active_memcg(memcg);
 		if (IS_ERR(sw))
-			return;
+			goto back_off;
+		if (quic_dev_sw_charge(ctx, sw)) {
+			quic_conn_keys_put(sw);
+			goto back_off;
+		}
 		rcu_assign_pointer(ctx->sw, sw);
 	}
 
@@ -574,7 +621,7 @@ static void quic_dev_attach(struct quic_dev_ctx *ctx, struct net_device *dev)
 		quic_dev_refused(ctx, dev, err);
 		goto out;
 	}
-	ctx->backoff = 0;
+	WRITE_ONCE(ctx->backoff, 0);
 	ctx->handle = handle;
 	memcpy(ctx->slot_key_id, keys->key_id, sizeof(ctx->slot_key_id));
 	WRITE_ONCE(ctx->attach_gen, ctx->attach_gen + 1);
@@ -588,6 +635,10 @@ static void quic_dev_attach(struct quic_dev_ctx *ctx, struct net_device *dev)
 	quic_stat_inc(sock_net(sk), QUIC_STAT_CURR_TX_DEVICE);
 out:
 	mutex_unlock(&quic_dev_mutex);
+	return;
+
+back_off:
+	quic_dev_back_off(ctx);
 }
 
 static void quic_dev_attach_work(struct work_struct *work)

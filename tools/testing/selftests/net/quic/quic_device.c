@@ -2198,4 +2198,82 @@ TEST_F_TIMEOUT(many, close_waits_once, 180)
 			    4 * MANY * sw_us[MANY_DELS / 2]);
 }
 
+/* memory.stat "sock" of @dir once at least (or at most) @want, or after 4 s */
+static long long sock_charge(const char *dir, long long want, bool at_most)
+{
+	long long v = -1;
+	int i;
+
+	/* Statistics are per CPU, summed every 2 s or on enough change. */
+	for (i = 0; i < 40; i++) {
+		v = quic_file_value(dir, "memory.stat", "sock");
+		if (v >= 0 && (at_most ? v <= want : v >= want))
+			break;
+		usleep(100 * 1000);
+	}
+	return v;
+}
+
+/*
+ * The fallback keys a connection gets when it first moves to the device
+ * are charged to the socket's memory cgroup as its own keys are (the
+ * crypto API allocates their transforms unaccounted, so the table charges
+ * at least QUIC's 4 KiB bound for each), and DEL or close gives it back.
+ */
+TEST_F_TIMEOUT(many, fallback_charged, 180)
+{
+	long long s0, s1, s2, s3, end;
+	struct topo *t = &self->t;
+	struct quic_gen g = {};
+	int fd, i, size = 1 << 23;
+	uint8_t cid[CID_LEN];
+	uint64_t pn = 1000;
+	char dir[256];
+
+	ASSERT_EQ(0, quic_memcg_make(dir, sizeof(dir), "quic_device", "max"))
+		TH_LOG("memory cgroup: %s", strerror(errno));
+	ASSERT_EQ(0, quic_file_write(dir, "cgroup.procs", "0"));
+	/* A socket is charged to the cgroup of the task that made it. */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, quic_ulp_attach(fd));
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
+				sizeof(size)));
+	close(t->sfd);
+	t->sfd = fd;
+	s0 = sock_charge(dir, 0, true);
+
+	quic_rand_bytes(&t->rng, g.secret, QUIC_SECRET_MAX);
+	ASSERT_EQ(0, quic_gen_keys(&g, t->cipher, NULL));
+	for (i = 0; i < MANY; i++) {
+		quic_cid_numbered(cid, CID_LEN, 0xd0, i);
+		ASSERT_EQ(0, quic_conn_add(t->sfd, &g.keys, cid, CID_LEN))
+			TH_LOG("ADD %d: %s", i, strerror(errno));
+	}
+	s1 = sock_charge(dir, s0 + MANY * 4096LL, false);
+	EXPECT_LE(s0 + MANY * 4096LL, s1);
+
+	end = now_ms() + WAIT_MS;
+	while (qv(t, C_CURR) < MANY) {
+		ASSERT_LT(now_ms(), end)
+			TH_LOG("%lld of %d connections on the device",
+			       qv(t, C_CURR), MANY);
+		for (i = 0; i < MANY; i++)
+			ASSERT_LT(0, many_send(t, i, pn));
+		pn++;
+		usleep(RETRY_MS * 1000);
+	}
+	s2 = sock_charge(dir, s1 + MANY * 4096LL, false);
+	ksft_print_msg("socket memory: %lld B, %lld with %d connections, %lld on the device\n",
+		       s0, s1, MANY, s2);
+	EXPECT_LE(s1 + MANY * 4096LL, s2);
+
+	close(t->sfd);
+	t->sfd = -1;
+	s3 = sock_charge(dir, s0, true);
+	EXPECT_LE(s3, s0);
+	EXPECT_EQ(0, quic_file_write("/sys/fs/cgroup", "cgroup.procs", "0"));
+	rmdir(dir);
+}
+
 TEST_HARNESS_MAIN
