@@ -244,6 +244,14 @@ static bool quic_dev_ops_complete(const struct quicdev_ops *ops)
 	       ops->quic_conn_del;
 }
 
+/* The table of the connection's socket, which is locked */
+static struct quic_conn_table *quic_dev_table(const struct quic_dev_ctx *ctx)
+{
+	struct quic_sock *qsk = udp_ulp_data(ctx->sk);
+
+	return &qsk->tx_conns;
+}
+
 /*
  * No skb is handed to the device of @ctx once the grace period begun
  * here ends. Hides may race (the notifier's and a close's), harmlessly:
@@ -346,7 +354,7 @@ void quic_dev_conn_unlink(struct quic_conn *conn)
 	if (READ_ONCE(ctx->held))
 		quic_dev_detach(ctx);
 	if (ctx->sw_charged) {
-		quic_conn_table_uncharge(&quic_sk(ctx->sk)->tx_conns,
+		quic_conn_table_uncharge(quic_dev_table(ctx),
 					 ctx->sw_charged);
 		ctx->sw_charged = 0;
 	}
@@ -363,7 +371,7 @@ void quic_dev_conn_unlink(struct quic_conn *conn)
 static int quic_dev_sw_charge(struct quic_dev_ctx *ctx,
 			      const struct quic_conn_keys *sw)
 {
-	struct quic_conn_table *table = &quic_sk(ctx->sk)->tx_conns;
+	struct quic_conn_table *table = quic_dev_table(ctx);
 	size_t bytes = quic_crypto_keys_uncharged(&sw->tx);
 
 	if (bytes > ctx->sw_charged &&
