@@ -2119,6 +2119,25 @@ static ssize_t many_send(struct topo *t, uint32_t i, uint64_t pn)
 	return quic_sendmsg(t->sfd, &iov, 1, &a);
 }
 
+/* Until connections 0..@n-1, each sending a packet a round, are on it */
+static void many_attach(struct __test_metadata *_metadata, struct topo *t,
+			int n)
+{
+	long long end = now_ms() + WAIT_MS;
+	uint64_t pn = 1000;
+	int i;
+
+	while (qv(t, C_CURR) < n) {
+		ASSERT_LT(now_ms(), end)
+			TH_LOG("%lld of %d connections on the device",
+			       qv(t, C_CURR), n);
+		for (i = 0; i < n; i++)
+			ASSERT_LT(0, many_send(t, i, pn++))
+				TH_LOG("sendmsg: %s", strerror(errno));
+		usleep(RETRY_MS * 1000);
+	}
+}
+
 /* Microseconds of a DEL of connection @i */
 static long long many_del(struct __test_metadata *_metadata,
 			  struct topo *t, uint32_t i)
@@ -2147,7 +2166,6 @@ TEST_F_TIMEOUT(many, close_waits_once, 180)
 	struct topo *t = &self->t;
 	struct quic_gen g = {};
 	uint8_t cid[CID_LEN];
-	uint64_t pn = 1000;
 	int i;
 
 	quic_rand_bytes(&t->rng, g.secret, QUIC_SECRET_MAX);
@@ -2158,17 +2176,7 @@ TEST_F_TIMEOUT(many, close_waits_once, 180)
 		ASSERT_EQ(0, quic_conn_add(t->sfd, &g.keys, cid, CID_LEN))
 			TH_LOG("ADD %d: %s", i, strerror(errno));
 	}
-	end = now_ms() + WAIT_MS;
-	while (qv(t, C_CURR) < n) {
-		ASSERT_LT(now_ms(), end)
-			TH_LOG("%lld of %d connections on the device",
-			       qv(t, C_CURR), n);
-		for (i = 0; i < n; i++)
-			ASSERT_LT(0, many_send(t, i, pn))
-				TH_LOG("sendmsg: %s", strerror(errno));
-		pn++;
-		usleep(RETRY_MS * 1000);
-	}
+	many_attach(_metadata, t, n);
 	ASSERT_EQ(n, qv(t, C_CURR));
 
 	/* A DEL on the device waits for a grace period, one in software not. */
@@ -2222,12 +2230,11 @@ static long long sock_charge(const char *dir, long long want, bool at_most)
  */
 TEST_F_TIMEOUT(many, fallback_charged, 180)
 {
-	long long s0, s1, s2, s3, end;
+	long long s0, s1, s2, s3;
 	struct topo *t = &self->t;
 	struct quic_gen g = {};
 	int fd, i, size = 1 << 23;
 	uint8_t cid[CID_LEN];
-	uint64_t pn = 1000;
 	char dir[256];
 
 	ASSERT_EQ(0, quic_memcg_make(dir, sizeof(dir), "quic_device", "max"))
@@ -2253,16 +2260,7 @@ TEST_F_TIMEOUT(many, fallback_charged, 180)
 	s1 = sock_charge(dir, s0 + MANY * 4096LL, false);
 	EXPECT_LE(s0 + MANY * 4096LL, s1);
 
-	end = now_ms() + WAIT_MS;
-	while (qv(t, C_CURR) < MANY) {
-		ASSERT_LT(now_ms(), end)
-			TH_LOG("%lld of %d connections on the device",
-			       qv(t, C_CURR), MANY);
-		for (i = 0; i < MANY; i++)
-			ASSERT_LT(0, many_send(t, i, pn));
-		pn++;
-		usleep(RETRY_MS * 1000);
-	}
+	many_attach(_metadata, t, MANY);
 	s2 = sock_charge(dir, s1 + MANY * 4096LL, false);
 	ksft_print_msg("socket memory: %lld B, %lld with %d connections, %lld on the device\n",
 		       s0, s1, MANY, s2);
