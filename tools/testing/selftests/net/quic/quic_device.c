@@ -2152,6 +2152,27 @@ static long long many_del(struct __test_metadata *_metadata,
 	return now_us() - t0;
 }
 
+/* Microseconds of closing a socket of @n connections, all in software */
+static long long many_close_sw(struct __test_metadata *_metadata,
+			       struct topo *t, const struct quic_keys *keys,
+			       int n)
+{
+	uint8_t cid[CID_LEN];
+	long long t0;
+	int fd, i;
+
+	fd = socket(t->fam->af, SOCK_DGRAM, 0);
+	EXPECT_LE(0, fd);
+	EXPECT_EQ(0, quic_ulp_attach(fd));
+	for (i = 0; i < n; i++) {
+		quic_cid_numbered(cid, CID_LEN, 0xd1, i);
+		EXPECT_EQ(0, quic_conn_add(fd, keys, cid, CID_LEN));
+	}
+	t0 = now_us();
+	close(fd);
+	return now_us() - t0;
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -2161,7 +2182,7 @@ static int cmp_ll(const void *a, const void *b)
 
 TEST_F_TIMEOUT(many, close_waits_once, 180)
 {
-	long long dev_us[MANY_DELS], sw_us[MANY_DELS], gp, close_us, end;
+	long long dev_us[MANY_DELS], sw_us[MANY_DELS], gp, close_us, sw, end;
 	const int n = MANY + MANY_DELS;
 	struct topo *t = &self->t;
 	struct quic_gen g = {};
@@ -2189,6 +2210,8 @@ TEST_F_TIMEOUT(many, close_waits_once, 180)
 	qsort(sw_us, MANY_DELS, sizeof(sw_us[0]), cmp_ll);
 	gp = dev_us[MANY_DELS / 2] - sw_us[MANY_DELS / 2];
 
+	/* What the close costs without a device, as loaded as it is now */
+	sw = many_close_sw(_metadata, t, &g.keys, 2 * MANY);
 	end = now_us();
 	close(t->sfd);
 	t->sfd = -1;
@@ -2197,13 +2220,16 @@ TEST_F_TIMEOUT(many, close_waits_once, 180)
 	EXPECT_EQ(n, nv(t, N_DEL));
 	ksft_print_msg("DEL: %lld us on the device, %lld us in software\n",
 		       dev_us[MANY_DELS / 2], sw_us[MANY_DELS / 2]);
-	ksft_print_msg("close, %d connections on the device: %lld us\n",
-		       MANY, close_us);
+	ksft_print_msg("close, %d connections on the device: %lld us, none: %lld us\n",
+		       MANY, close_us, sw);
 	/* Else the grace period is no longer than a DEL, and no measure. */
 	ASSERT_LT(10 * sw_us[MANY_DELS / 2], gp);
-	/* One grace period each would be MANY of them. */
-	EXPECT_LT(close_us, 4 * dev_us[MANY_DELS / 2] +
-			    4 * MANY * sw_us[MANY_DELS / 2]);
+	/*
+	 * One grace period each would be MANY of them. Allow half: under
+	 * load a close with the device took up to 18 times the median
+	 * DEL's grace period (no close of the old kernel took under 56).
+	 */
+	EXPECT_LT(close_us - sw, MANY / 2 * gp);
 }
 
 /* memory.stat "sock" of @dir once at least (or at most) @want, or after 4 s */
