@@ -571,6 +571,9 @@ static void quic_conn_table_free_one(void *ptr, void *count)
 	quic_conn_put(ptr);
 }
 
+/* Connections hidden between two chances to reschedule */
+#define QUIC_CONN_HIDE_BATCH	256
+
 /*
  * Take every connection of a closing socket off its device first: one
  * grace period then serves them all, not one each.
@@ -579,15 +582,27 @@ static void quic_conn_table_hide(struct quic_conn_table *table)
 {
 	struct rhashtable_iter iter;
 	struct quic_conn *conn;
+	unsigned int n = 0;
 
 	if (!table->sk || !quic_dev_sock_attached(table->sk))
 		return;
 	rhashtable_walk_enter(&table->ht, &iter);
 	rhashtable_walk_start(&iter);
 	/* -EAGAIN: a resize, after which the walk starts again */
-	while ((conn = rhashtable_walk_next(&iter)))
-		if (!IS_ERR(conn))
-			quic_dev_conn_hide(conn);
+	while ((conn = rhashtable_walk_next(&iter))) {
+		if (IS_ERR(conn))
+			continue;
+		quic_dev_conn_hide(conn);
+		/*
+		 * A socket may hold 100k connections.  Hiding one twice,
+		 * should the walk restart, is harmless.
+		 */
+		if (!(++n % QUIC_CONN_HIDE_BATCH)) {
+			rhashtable_walk_stop(&iter);
+			cond_resched();
+			rhashtable_walk_start(&iter);
+		}
+	}
 	rhashtable_walk_stop(&iter);
 	rhashtable_walk_exit(&iter);
 }
