@@ -4,7 +4,7 @@
  * offload against userspace crypto, in one run on one kernel.
  *
  *   quic_bench [-r REPS] [-m MS] [-c 1,1000,100000] [-M MODES] [-a ACCEL]
- *              [-S SIZE/BATCH] [-e DST,ID,PEER,NETNS] -o DIR DST
+ *              [-S SIZE/BATCH] [-C CIPHER] [-e DST,ID,PEER,NETNS] -o DIR DST
  *
  * DST is an IPv4 address routed to a dummy device, which frees every skb in
  * its xmit routine: nothing is received, so no receiver can be the
@@ -38,7 +38,8 @@
  *
  * -M limits the run to a comma-separated list of modes (default: all, the
  * device mode only with -e), -S the send modes to one shape (BATCH 0: as
- * many packets as fit 64 KB), for a profile of that shape alone.
+ * many packets as fit 64 KB), -C them to one cipher (its label, such as
+ * AES-128-GCM), for a profile of that shape alone.
  *
  * Cost is the sending thread's CPU time (CLOCK_THREAD_CPUTIME_ID, user and
  * system: encryption inside sendmsg() is charged to the caller) per wire
@@ -156,6 +157,7 @@ static const char *opt_accel = "unknown", *opt_out = ".";
 static char opt_conns[256] = "1,1000,100000";
 static unsigned int opt_modes = (1u << M_COUNT) - 1;
 static int opt_size = -1, opt_batch = -1;	/* -S: every shape */
+static unsigned int opt_ciphers = ~0u;		/* -C: one cipher */
 static struct sockaddr_in dst;
 /* Every call that went to the dummy device, warm-up included. */
 static uint64_t dev_sends, dev_errors;
@@ -1683,7 +1685,7 @@ static void run_setup(char *lines, size_t size)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: quic_bench [-r REPS] [-m MS] [-c CONNS] [-M MODES] [-a ACCEL] [-S SIZE/BATCH] [-e DST,ID,PEER,NETNS] -o DIR DST\n");
+	fprintf(stderr, "usage: quic_bench [-r REPS] [-m MS] [-c CONNS] [-M MODES] [-a ACCEL] [-S SIZE/BATCH] [-C CIPHER] [-e DST,ID,PEER,NETNS] -o DIR DST\n");
 	exit(2);
 }
 
@@ -1747,7 +1749,7 @@ int main(int argc, char **argv)
 	bool device, nsim_ok = true, modes_given = false;
 	int rep;
 
-	while ((opt = getopt(argc, argv, "r:m:c:M:a:o:S:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:m:c:M:a:o:S:C:e:")) != -1) {
 		switch (opt) {
 		case 'r':
 			opt_reps = atoi(optarg);
@@ -1770,6 +1772,14 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			if (sscanf(optarg, "%d/%d", &opt_size, &opt_batch) != 2)
+				usage();
+			break;
+		case 'C':
+			opt_ciphers = 0;
+			for (ci = 0; ci < NCIPHERS; ci++)
+				if (!strcmp(optarg, cipher_label(ciphers[ci])))
+					opt_ciphers |= 1u << ci;
+			if (!opt_ciphers)
 				usage();
 			break;
 		case 'e':
@@ -1870,6 +1880,8 @@ int main(int argc, char **argv)
 						continue;
 					memset(&r, 0, sizeof(r));
 					ci = mi ? (mi - 1) / 4 : 0;
+					if (mi && !(opt_ciphers & 1u << ci))
+						continue;
 					r.mode = mi ? cm[(mi - 1) % 4] : M_PLAIN;
 					r.cipher = ciphers[ci];
 					r.size = sizes[si];
@@ -1897,6 +1909,8 @@ int main(int argc, char **argv)
 			for (ci = 0; ci < NCIPHERS; ci++) {
 				struct run r;
 
+				if (!(opt_ciphers & 1u << ci))
+					continue;
 				memset(&r, 0, sizeof(r));
 				r.cipher = ciphers[ci];
 				r.size = sizes[si];
