@@ -247,31 +247,32 @@ struct quic_conn *quic_conn_get(struct quic_conn_table *table,
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_get);
 
 /**
- * quic_conn_req_size() - scratch memory a sender needs for a connection
+ * quic_conn_table_req_size() - scratch memory a sender needs
  * @table: the socket's table
- * @cid: destination connection ID, in canonical form
  *
- * Lets the send path allocate before it holds the connection.  A key
- * update may change the size before the connection is taken.
+ * Lets the send path allocate before it holds the connection, without
+ * looking it up twice: a socket's connections nearly always share one
+ * AEAD implementation.  A key update may bring a larger request, which
+ * the sender finds when it holds the connection.
  *
- * Return: bytes for quic_crypto_req_init(), or 0 if no connection has
- * @cid.
+ * Return: bytes for quic_crypto_req_init(), enough for the keys of every
+ * connection the table held so far, or 0 if it never held one.
  */
-unsigned int quic_conn_req_size(struct quic_conn_table *table,
-				const struct quic_cid *cid)
+unsigned int quic_conn_table_req_size(const struct quic_conn_table *table)
 {
-	unsigned int size = 0;
-	struct quic_conn *conn;
-
-	rcu_read_lock();
-	conn = rhashtable_lookup(&table->ht, cid, quic_conn_params);
-	/* Keys, like entries, are freed only after a grace period. */
-	if (conn)
-		size = quic_crypto_req_size(&rcu_dereference(conn->keys)->tx);
-	rcu_read_unlock();
-	return size;
+	return READ_ONCE(table->req_size);
 }
-EXPORT_SYMBOL_IF_KUNIT(quic_conn_req_size);
+EXPORT_SYMBOL_IF_KUNIT(quic_conn_table_req_size);
+
+/* The table's connections now include @keys; the socket is locked. */
+static void quic_conn_table_note_keys(struct quic_conn_table *table,
+				      const struct quic_conn_keys *keys)
+{
+	unsigned int size = quic_crypto_req_size(&keys->tx);
+
+	if (size > table->req_size)
+		WRITE_ONCE(table->req_size, size);
+}
 
 /**
  * quic_conn_pn_claim() - reserve packet numbers before sending them
@@ -425,15 +426,18 @@ EXPORT_SYMBOL_IF_KUNIT(quic_conn_exists);
  */
 int quic_conn_insert(struct quic_conn_table *table, struct quic_conn *conn)
 {
-	size_t bytes = quic_conn_uncharged(rcu_dereference_protected(conn->keys,
-								      true));
+	struct quic_conn_keys *keys = rcu_dereference_protected(conn->keys,
+								 true);
+	size_t bytes = quic_conn_uncharged(keys);
 	int err;
 
 	if (quic_conn_table_charge(table, bytes))
 		return -ENOMEM;
 	err = rhashtable_lookup_insert_fast(&table->ht, &conn->node,
 					    quic_conn_params);
-	if (err)
+	if (!err)
+		quic_conn_table_note_keys(table, keys);
+	else
 		quic_conn_table_uncharge(table, bytes);
 	/* Neither is an allocation failure: say what happened. */
 	if (err == -EBUSY)
@@ -544,6 +548,7 @@ int quic_conn_set_key_phase(struct quic_conn_table *table,
 	rcu_assign_pointer(conn->keys, keys);
 	quic_conn_table_uncharge(table, quic_conn_uncharged(old));
 	quic_conn_keys_put(old);
+	quic_conn_table_note_keys(table, keys);
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_set_key_phase);
@@ -560,6 +565,7 @@ int quic_conn_table_init(struct quic_conn_table *table, struct sock *sk)
 	table->sk = sk;
 	table->charged = 0;
 	table->charged_pages = 0;
+	table->req_size = 0;
 	return rhashtable_init(&table->ht, &quic_conn_params);
 }
 EXPORT_SYMBOL_IF_KUNIT(quic_conn_table_init);

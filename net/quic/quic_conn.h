@@ -89,12 +89,15 @@ struct quic_conn {
  * @charged: bytes held for the connections that their own allocations did
  *	not charge; changed with the socket locked
  * @charged_pages: pages charged for @charged
+ * @req_size: the largest AEAD request the keys of any of its connections
+ *	ever needed; only grows, written with the socket locked
  */
 struct quic_conn_table {
 	struct rhashtable ht;
 	struct sock *sk;
 	size_t charged;
 	unsigned long charged_pages;
+	unsigned int req_size;
 };
 
 int quic_cid_from_user(struct quic_cid *cid,
@@ -119,8 +122,7 @@ struct quic_conn *quic_conn_get(struct quic_conn_table *table,
 				const struct quic_cid *cid);
 void quic_conn_idle(struct quic_conn *conn);
 void quic_conn_put(struct quic_conn *conn);
-unsigned int quic_conn_req_size(struct quic_conn_table *table,
-				const struct quic_cid *cid);
+unsigned int quic_conn_table_req_size(const struct quic_conn_table *table);
 struct quic_conn_keys *quic_conn_keys_get(struct quic_conn *conn);
 void quic_conn_keys_put(struct quic_conn_keys *keys);
 

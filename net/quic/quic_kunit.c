@@ -1129,6 +1129,54 @@ static void quic_conn_del_after_key_update_test(struct kunit *test)
 	quic_conn_put(conn);
 }
 
+/* The size of a connection's AEAD request, as its keys are now. */
+static unsigned int quic_test_req_size(struct quic_conn *conn)
+{
+	struct quic_conn_keys *keys = quic_conn_keys_get(conn);
+	unsigned int size = quic_crypto_req_size(&keys->tx);
+
+	quic_conn_keys_put(keys);
+	return size;
+}
+
+/*
+ * The send path sizes its request by the table, before any lookup: the
+ * largest any connection needed, kept after a DEL, and grown by a key
+ * update that needs more.
+ */
+static void quic_conn_req_size_test(struct kunit *test)
+{
+	struct quic_conn_table *table = test->priv;
+	struct quic_connection_info aes, chacha;
+	struct quic_conn *a, *c;
+	struct quic_cid acid, ccid;
+	unsigned int max;
+
+	KUNIT_EXPECT_EQ(test, quic_conn_table_req_size(table), 0);
+	a = quic_test_add_get(test, TLS_CIPHER_AES_GCM_128, 8, 0x60, &aes,
+			      &acid);
+	KUNIT_EXPECT_EQ(test, quic_conn_table_req_size(table),
+			quic_test_req_size(a));
+	c = quic_test_add_get(test, TLS_CIPHER_CHACHA20_POLY1305, 8, 0x61,
+			      &chacha, &ccid);
+	max = max(quic_test_req_size(a), quic_test_req_size(c));
+	KUNIT_EXPECT_EQ(test, quic_conn_table_req_size(table), max);
+
+	KUNIT_EXPECT_EQ(test, quic_test_key_phase(table, &aes,
+						  QUIC_KEY_PHASE_INSTALL, 1, 1),
+			0);
+	KUNIT_EXPECT_GE(test, quic_conn_table_req_size(table),
+			quic_test_req_size(a));
+	max = quic_conn_table_req_size(table);
+	quic_conn_idle(a);
+	quic_conn_put(a);
+	quic_conn_idle(c);
+	quic_conn_put(c);
+	KUNIT_EXPECT_EQ(test, quic_conn_del(table, &aes.key), 0);
+	KUNIT_EXPECT_EQ(test, quic_conn_del(table, &chacha.key), 0);
+	KUNIT_EXPECT_EQ(test, quic_conn_table_req_size(table), max);
+}
+
 /*
  * The table counts what the connections' own allocations did not charge,
  * a key update included, and gives all of it back on DEL and destroy.
@@ -1306,6 +1354,7 @@ static struct kunit_case quic_conn_test_cases[] = {
 	KUNIT_CASE(quic_conn_get_after_del_test),
 	KUNIT_CASE(quic_conn_del_after_key_update_test),
 	KUNIT_CASE(quic_conn_charge_test),
+	KUNIT_CASE(quic_conn_req_size_test),
 	KUNIT_CASE(quic_conn_pn_claim_test),
 	KUNIT_CASE(quic_conn_key_phase_test),
 	{}
@@ -1466,7 +1515,7 @@ static void quic_txbuf_large_frags_test(struct kunit *test)
 	struct sock *sk;
 
 	sk = quic_txbuf_test_sock(test, &buf, len);
-	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, len), 0);
+	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, len, 0), 0);
 	KUNIT_EXPECT_LE(test, buf.nr, 4);
 	KUNIT_EXPECT_TRUE(test, quic_txbuf_spliceable(&buf));
 
@@ -1491,13 +1540,63 @@ static void quic_txbuf_socket_frag_test(struct kunit *test)
 
 	sk = quic_txbuf_test_sock(test, &buf, 1000);
 	sk->sk_use_task_frag = false;
-	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, 1000), 0);
+	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, 1000, 0), 0);
 	KUNIT_EXPECT_EQ(test, buf.nr, 1);
 	KUNIT_EXPECT_PTR_EQ(test, buf.bvec[0].bv_page, sk->sk_frag.page);
 	KUNIT_EXPECT_EQ(test, sk->sk_frag.offset, buf.bvec[0].bv_offset + 1000);
 	KUNIT_EXPECT_PTR_EQ(test, task->page, task_page);
 	KUNIT_EXPECT_EQ(test, task->offset, task_offset);
 	quic_txbuf_release(&buf);
+}
+
+/*
+ * A batch whose packets have @head header bytes starts where the payload
+ * of the first is on a 16-byte boundary, skipping fewer than 16 bytes of
+ * the fragment, whatever offset the fragment was left at; 0 takes the
+ * fragment as it is.
+ */
+static void quic_txbuf_head_test(struct kunit *test)
+{
+	unsigned int head, used, off, size;
+	struct page_frag *pfrag;
+	struct quic_txbuf buf;
+	struct page *held;
+	struct sock *sk;
+	bool refill;
+
+	sk = quic_txbuf_test_sock(test, &buf, 2400);
+	pfrag = sk_page_frag(sk);
+	for (head = 0; head <= 25; head++) {
+		for (used = 1; used <= 17; used += 8) {
+			/* In use elsewhere: the next call must not start at 0. */
+			KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, used,
+								 0), 0);
+			held = buf.bvec[0].bv_page;
+			get_page(held);
+			quic_txbuf_release(&buf);
+			off = pfrag->offset;
+			size = pfrag->size;
+			refill = off + 32 > size;
+
+			KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, 2400,
+								 head), 0);
+			if (!refill) {
+				KUNIT_EXPECT_PTR_EQ(test, buf.bvec[0].bv_page,
+						    held);
+				KUNIT_EXPECT_GE(test, buf.bvec[0].bv_offset, off);
+				KUNIT_EXPECT_LT(test,
+						buf.bvec[0].bv_offset - off, 16);
+			}
+			if (head)
+				KUNIT_EXPECT_EQ(test, (buf.bvec[0].bv_offset +
+						       head) % 16, 0);
+			else
+				KUNIT_EXPECT_EQ(test, buf.bvec[0].bv_offset,
+						refill ? 0 : off);
+			quic_txbuf_release(&buf);
+			put_page(held);
+		}
+	}
 }
 
 /*
@@ -1523,7 +1622,7 @@ static void quic_txbuf_access_test(struct kunit *test)
 	wire = kunit_kzalloc(test, len, GFP_KERNEL);
 	KUNIT_ASSERT_TRUE(test, mirror && wire);
 	sk = quic_txbuf_test_sock(test, &buf, len);
-	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, len), 0);
+	KUNIT_ASSERT_EQ(test, quic_txbuf_reserve(&buf, sk, len, 0), 0);
 	/* The fragments hold whatever was there: start from zeroes. */
 	for (i = 0; i < len; i += sizeof(bytes)) {
 		n = min_t(size_t, sizeof(bytes), len - i);
@@ -1551,6 +1650,7 @@ static void quic_txbuf_access_test(struct kunit *test)
 static struct kunit_case quic_txbuf_test_cases[] = {
 	KUNIT_CASE(quic_txbuf_large_frags_test),
 	KUNIT_CASE(quic_txbuf_socket_frag_test),
+	KUNIT_CASE(quic_txbuf_head_test),
 	KUNIT_CASE(quic_txbuf_access_test),
 	{}
 };

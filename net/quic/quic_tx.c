@@ -54,6 +54,7 @@ struct quic_tx_batch {
 	size_t len;		/* plaintext */
 	size_t wire_len;	/* ciphertext, tags included */
 	unsigned int stride;	/* plaintext bytes of each packet but the last */
+	unsigned int head;	/* header length of the first, if read early */
 };
 
 /* An AEAD request and the scatterlist of the packet it works on. */
@@ -81,6 +82,12 @@ struct quic_tx_hp {
  * call, so that an ACK does not pay for an allocation and its wipe.
  */
 #define QUIC_TX_WORK_KEPT	2048
+
+/*
+ * Below this, UDP copies a call's datagrams into its skb: for one packet,
+ * cheaper than taking a reference on its fragment to splice it.
+ */
+#define QUIC_TX_SPLICE_MIN	4096
 
 struct quic_tx_work {
 	struct quic_sock *keeper;	/* socket that keeps it, if kept */
@@ -420,7 +427,8 @@ static int quic_tx_plan(struct quic_tx_batch *b, size_t len,
 }
 
 /*
- * The first packet's DCID selects the connection.  This early read only
+ * The first packet's DCID selects the connection, and its header length
+ * where the copy is placed (quic_txbuf_reserve()).  This early read only
  * picks the keys: each packet is checked again on the copy that is
  * encrypted.
  *
@@ -428,19 +436,22 @@ static int quic_tx_plan(struct quic_tx_batch *b, size_t len,
  * so that its short header is found on the copy; or -EFAULT.
  */
 static int quic_tx_peek_dcid(const struct msghdr *msg, u8 cid_len,
-			     struct quic_cid *dcid)
+			     struct quic_tx_batch *b)
 {
 	struct iov_iter it = msg->msg_iter;
+	struct quic_cid *dcid = &b->dcid;
 	u8 first;
 
 	memset(dcid, 0, sizeof(*dcid));
 	dcid->len = cid_len;
+	b->head = 0;
 	if (!copy_from_iter_full(&first, sizeof(first), &it))
 		return -EFAULT;
 	if (first & QUIC_HDR_FORM_LONG)
 		return 1;
 	if (!copy_from_iter_full(dcid->id, cid_len, &it))
 		return -EFAULT;
+	b->head = 1 + cid_len + quic_pn_len(first);
 	return 0;
 }
 
@@ -522,15 +533,14 @@ static struct quic_conn *quic_tx_find_conn(struct sock *sk,
 	return conn;
 }
 
-static unsigned int quic_tx_req_size(struct sock *sk,
-				     const struct quic_cid *dcid)
+static unsigned int quic_tx_req_size(struct sock *sk)
 {
 	struct quic_conn_table *conns;
 	unsigned int size;
 
 	rcu_read_lock();
 	conns = quic_tx_conns_rcu(sk);
-	size = conns ? quic_conn_req_size(conns, dcid) : 0;
+	size = conns ? quic_conn_table_req_size(conns) : 0;
 	rcu_read_unlock();
 	return size;
 }
@@ -604,7 +614,7 @@ static struct quic_tx_work *quic_tx_work_alloc(struct sock *sk,
 	w->pool = NULL;
 	w->pool_len = 0;
 	w->nents = 0;
-	/* Calls that encrypt nothing, or size the request later, have none. */
+	/* Calls that encrypt nothing have none. */
 	if (req_size)
 		quic_crypto_req_init(&w->slot.crypto, w->req_inline);
 	quic_crypto_batch_init(&w->batch);
@@ -650,23 +660,6 @@ void quic_tx_sock_release(struct quic_sock *qsk)
 	qsk->tx_work = NULL;
 }
 
-/* Room for an AEAD request of @size bytes, if the work area has less. */
-static int quic_tx_req_grow(struct quic_tx_work *w, unsigned int size,
-			    gfp_t gfp)
-{
-	if (size <= w->req_size)
-		return 0;
-	kfree_sensitive(w->req_extra);
-	w->req_extra = kmalloc(size, gfp);
-	if (!w->req_extra) {
-		w->req_size = 0;
-		return -ENOMEM;
-	}
-	w->req_size = size;
-	quic_crypto_req_init(&w->slot.crypto, w->req_extra);
-	return 0;
-}
-
 /*
  * A key update between the allocation and the lookup may have brought an
  * AEAD implementation with a larger request.  Rare enough for an atomic
@@ -675,8 +668,19 @@ static int quic_tx_req_grow(struct quic_tx_work *w, unsigned int size,
 static int quic_tx_req_fit(struct quic_tx_work *w,
 			   const struct quic_crypto_keys *keys)
 {
-	return quic_tx_req_grow(w, quic_crypto_req_size(keys),
-				GFP_ATOMIC | __GFP_NOWARN);
+	unsigned int size = quic_crypto_req_size(keys);
+
+	if (size <= w->req_size)
+		return 0;
+	kfree_sensitive(w->req_extra);
+	w->req_extra = kmalloc(size, GFP_ATOMIC | __GFP_NOWARN);
+	if (!w->req_extra) {
+		w->req_size = 0;
+		return -ENOMEM;
+	}
+	w->req_size = size;
+	quic_crypto_req_init(&w->slot.crypto, w->req_extra);
+	return 0;
 }
 
 /* Copy the batch's packets into the fragments, leaving room for tags. */
@@ -688,7 +692,7 @@ static int quic_tx_copy_batch(struct sock *sk, struct msghdr *msg,
 	size_t left = b->len;
 	int err;
 
-	err = quic_txbuf_reserve(&w->buf, sk, b->wire_len);
+	err = quic_txbuf_reserve(&w->buf, sk, b->wire_len, b->head);
 	if (err) {
 		*reason = QUIC_STAT_ERR_NOMEM;
 		return err;
@@ -1125,11 +1129,12 @@ static int quic_tx_device_batch(struct quic_tx_work *w, struct quic_conn *conn,
 /*
  * What UDP sends for the call: the caller's address and other cmsgs, and
  * the kernel's copy of the data, whose fragments are never written again.
- * UDP splices them into its skb, or copies them if they are too many.
+ * UDP splices them into its skb if @splice and they are not too many, or
+ * copies them.
  */
 static void quic_tx_wire_init(struct msghdr *wire, const struct msghdr *msg,
 			      struct quic_tx_work *w, size_t wire_len,
-			      size_t udp_len)
+			      size_t udp_len, bool splice)
 {
 	*wire = (struct msghdr) {
 		.msg_name	= msg->msg_name,
@@ -1139,7 +1144,7 @@ static void quic_tx_wire_init(struct msghdr *wire, const struct msghdr *msg,
 		.msg_flags	= msg->msg_flags & ~(MSG_INTERNAL_SENDMSG_FLAGS |
 						     MSG_ZEROCOPY),
 	};
-	if (quic_txbuf_spliceable(&w->buf))
+	if (splice && quic_txbuf_spliceable(&w->buf))
 		wire->msg_flags |= MSG_SPLICE_PAGES | MSG_NO_SHARED_FRAGS;
 	quic_txbuf_iter(&w->buf, &wire->msg_iter, wire_len);
 }
@@ -1165,7 +1170,8 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 	struct msghdr wire;
 	int err;
 
-	quic_tx_wire_init(&wire, msg, w, wire_len, udp_len);
+	quic_tx_wire_init(&wire, msg, w, wire_len, udp_len,
+			  wire_len >= QUIC_TX_SPLICE_MIN);
 	/*
 	 * Every call that corks or uncorks holds the cork lock (plain sends,
 	 * UDP_CORK, splice's end of data), so once checked under it the cork
@@ -1199,30 +1205,6 @@ static bool quic_tx_unsent(int err)
 	       err == -EINTR;
 }
 
-/*
- * For a call whose first datagram starts with long headers: its keys,
- * found by the DCID read on the copy, and room for their request, taken
- * while no connection is held.
- */
-static int quic_tx_coalesced_keys(struct sock *sk, struct quic_tx_work *w,
-				  struct quic_tx_batch *b,
-				  enum quic_stat *reason)
-{
-	unsigned int req_size;
-	int err;
-
-	*reason = QUIC_STAT_ERR_BAD_PACKET;
-	err = quic_tx_copied_dcid(w, b, &b->dcid);
-	if (err)
-		return err;
-	*reason = QUIC_STAT_ERR_NO_CONNECTION;
-	req_size = quic_tx_req_size(sk, &b->dcid);
-	if (!req_size)
-		return -ENOKEY;
-	*reason = QUIC_STAT_ERR_NOMEM;
-	return quic_tx_req_grow(w, req_size, sk->sk_allocation);
-}
-
 static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 			   const struct quic_tx_cmsgs *tc)
 {
@@ -1244,17 +1226,13 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 		err = quic_tx_sndbuf_full(sk, msg);
 	if (err)
 		return quic_tx_error(sk, err, QUIC_STAT_ERR_SEND);
-	coalesced = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b.dcid);
+	coalesced = quic_tx_peek_dcid(msg, tc->anc.conn_id_length, &b);
 	if (coalesced < 0)
 		return quic_tx_error(sk, coalesced, QUIC_STAT_ERR_FAULT);
 
-	/*
-	 * Spare the copy of a call that cannot be sent.  Behind long
-	 * headers the DCID is only read on the copy, and the request is
-	 * sized once the keys are known.
-	 */
-	req_size = coalesced ? 0 : quic_tx_req_size(sk, &b.dcid);
-	if (!req_size && !coalesced)
+	/* Spare the copy of a call on a socket that has no connection. */
+	req_size = quic_tx_req_size(sk);
+	if (!req_size)
 		return quic_tx_error(sk, -ENOKEY, QUIC_STAT_ERR_NO_CONNECTION);
 
 	w = quic_tx_work_alloc(sk, req_size, DIV_ROUND_UP(b.len, b.stride),
@@ -1264,8 +1242,11 @@ static int quic_tx_encrypt(struct sock *sk, struct msghdr *msg, size_t len,
 	quic_tx_copy_udp_cmsgs(msg, w->udp_cmsgs, tc);
 
 	err = quic_tx_copy_batch(sk, msg, w, &b, &reason);
-	if (!err && coalesced)
-		err = quic_tx_coalesced_keys(sk, w, &b, &reason);
+	/* Behind long headers, the DCID is read on the copy. */
+	if (!err && coalesced) {
+		reason = QUIC_STAT_ERR_BAD_PACKET;
+		err = quic_tx_copied_dcid(w, &b, &b.dcid);
+	}
 	if (err)
 		goto out;
 
@@ -1336,7 +1317,7 @@ static struct quic_tx_work *quic_tx_copy_call(struct sock *sk,
 	if (!len)
 		return w;
 
-	if (!quic_txbuf_reserve(&w->buf, sk, len))
+	if (!quic_txbuf_reserve(&w->buf, sk, len, 0))
 		err = quic_txbuf_next(&w->buf, w->sg, len, len,
 				      &msg->msg_iter);
 	if (err >= 0) {
@@ -1371,7 +1352,8 @@ static int quic_tx_send_plain(struct sock *sk, const struct msghdr *msg,
 	bool pending;
 	int ret;
 
-	quic_tx_wire_init(&wire, msg, w, len, tc->udp_len);
+	quic_tx_wire_init(&wire, msg, w, len, tc->udp_len,
+			  len >= QUIC_TX_SPLICE_MIN);
 	if (mutex_lock_killable(&qsk->cork_lock))
 		return -EINTR;
 	pending = READ_ONCE(udp_sk(sk)->pending);

@@ -6,7 +6,9 @@
  * as one stream: a packet may straddle two fragments, but every fragment
  * after the first starts a fresh one and is used to its end.  Fragments
  * are 32 KB when the allocator has them, so a 64 KB batch takes at most
- * three, and UDP splices each into one skb fragment.  The buffer holds a
+ * three, and UDP splices each into one skb fragment.  The stream may start
+ * a few bytes into the fragment, so that the first packet's payload starts
+ * on a block boundary.  The buffer holds a
  * reference on each fragment until UDP has taken its own, so no byte is
  * reused while an skb may still point at it.
  */
@@ -51,12 +53,22 @@ void quic_txbuf_init(struct quic_txbuf *buf, struct bio_vec *bvec,
 EXPORT_SYMBOL_IF_KUNIT(quic_txbuf_init);
 
 /*
+ * The AEAD walks the payload a page at a time in 16-byte blocks (AES), and
+ * one split by a page boundary is copied through a bounce buffer: with
+ * the payload on a block boundary, and packets a multiple of 16 bytes
+ * apart (1200 or 1472 bytes on the wire), every page boundary in the
+ * batch falls between blocks.
+ */
+#define QUIC_TXBUF_BLOCK	16
+
+/*
  * As sk_page_frag_refill(), without what it does for TCP when memory is
  * short: shrinking sk_sndbuf to what is queued, which for UDP is nothing,
  * would leave the socket at SOCK_MIN_SNDBUF for good.
  */
 static int quic_txbuf_take(struct quic_txbuf *buf, struct sock *sk,
-			   struct page_frag *pfrag, size_t len)
+			   struct page_frag *pfrag, size_t len,
+			   unsigned int head)
 {
 	while (len) {
 		unsigned int take;
@@ -65,6 +77,10 @@ static int quic_txbuf_take(struct quic_txbuf *buf, struct sock *sk,
 			return -ENOMEM;
 		if (!skb_page_frag_refill(32U, pfrag, sk->sk_allocation))
 			return -ENOMEM;
+		/* Fewer bytes skipped than the 32 the refill left room for */
+		if (!buf->nr && head)
+			pfrag->offset += -(pfrag->offset + head) &
+					 (QUIC_TXBUF_BLOCK - 1);
 
 		take = min_t(size_t, len, pfrag->size - pfrag->offset);
 		bvec_set_page(&buf->bvec[buf->nr++], pfrag->page, take,
@@ -81,6 +97,8 @@ static int quic_txbuf_take(struct quic_txbuf *buf, struct sock *sk,
  * @buf: empty buffer
  * @sk: socket to allocate for
  * @len: stream length
+ * @head: bytes before the first packet's payload, which is to start on a
+ *	16-byte boundary of its page; 0 to start where the fragment is
  *
  * Uses sk_page_frag(): the task's fragment, as UDP's own lockless send
  * path does, so concurrent senders on one socket never share a fragment
@@ -90,15 +108,16 @@ static int quic_txbuf_take(struct quic_txbuf *buf, struct sock *sk,
  *
  * Return: 0 or -ENOMEM; on error quic_txbuf_release() still applies.
  */
-int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len)
+int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len,
+		       unsigned int head)
 {
 	struct page_frag *pfrag = sk_page_frag(sk);
 	int err;
 
 	if (pfrag == &current->task_frag)
-		return quic_txbuf_take(buf, sk, pfrag, len);
+		return quic_txbuf_take(buf, sk, pfrag, len, head);
 	lock_sock(sk);
-	err = quic_txbuf_take(buf, sk, pfrag, len);
+	err = quic_txbuf_take(buf, sk, pfrag, len, head);
 	release_sock(sk);
 	return err;
 }

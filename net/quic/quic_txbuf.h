@@ -34,7 +34,8 @@ struct quic_txbuf {
 unsigned int quic_txbuf_max_frags(size_t len);
 void quic_txbuf_init(struct quic_txbuf *buf, struct bio_vec *bvec,
 		     unsigned int max);
-int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len);
+int quic_txbuf_reserve(struct quic_txbuf *buf, struct sock *sk, size_t len,
+		       unsigned int head);
 void quic_txbuf_release(struct quic_txbuf *buf);
 bool quic_txbuf_spliceable(const struct quic_txbuf *buf);
 int quic_txbuf_next(struct quic_txbuf *buf, struct scatterlist *sg,
