@@ -1170,8 +1170,10 @@ static int quic_tx_send_wire(struct sock *sk, const struct msghdr *msg,
 	struct msghdr wire;
 	int err;
 
+	/* The device path seals, or hands over, the spliced fragments. */
 	quic_tx_wire_init(&wire, msg, w, wire_len, udp_len,
-			  wire_len >= QUIC_TX_SPLICE_MIN);
+			  wire_len >= QUIC_TX_SPLICE_MIN ||
+			  (call && call->device));
 	/*
 	 * Every call that corks or uncorks holds the cork lock (plain sends,
 	 * UDP_CORK, splice's end of data), so once checked under it the cork
